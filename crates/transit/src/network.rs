@@ -1,0 +1,521 @@
+//! [`Network`]: the loaded data plus the indexes that make queries fast.
+//!
+//! Indexes are derived, never stored: they are rebuilt from [`NetworkData`]
+//! when a network is loaded from the store, so the persisted form has one
+//! source of truth.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+
+use crate::model::*;
+use crate::time::{ServiceSeconds, service_day_start};
+
+/// Mean Earth radius in metres, as used by haversine distances.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Magic and version at the head of a serialised network.
+const FORMAT: &[u8; 8] = b"CITYNET1";
+
+type StopPoint = GeomWithData<[f64; 2], u32>;
+
+/// Why a stored network could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes do not start with this version's header.
+    #[error("not a cityos network of this version (header {0:?})")]
+    Format(Vec<u8>),
+    /// The body is damaged.
+    #[error("damaged network data: {0}")]
+    Body(#[from] postcard::Error),
+    /// The data decodes but is not usable (e.g. an unknown time zone).
+    #[error("invalid network: {0}")]
+    Invalid(String),
+}
+
+/// Counts of what a network holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Summary {
+    /// Agencies.
+    pub agencies: usize,
+    /// Routes.
+    pub routes: usize,
+    /// Stops, stations and other locations.
+    pub stops: usize,
+    /// Trips.
+    pub trips: usize,
+    /// Stop times.
+    pub stop_times: usize,
+    /// Shapes.
+    pub shapes: usize,
+    /// Services.
+    pub services: usize,
+    /// `[min_lon, min_lat, max_lon, max_lat]` of the stops, if any have positions.
+    pub bbox: Option<[f64; 4]>,
+    /// `feed_version` from feed_info.txt.
+    pub feed_version: Option<String>,
+    /// The agencies' time zone.
+    pub timezone: String,
+    /// First and last service dates, `YYYY-MM-DD`.
+    pub service_dates: Option<(String, String)>,
+}
+
+/// A scheduled departure of a trip from a stop on a given service day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Departure {
+    /// The trip.
+    pub trip: u32,
+    /// The stop time of that trip at the stop.
+    pub stop_time: u32,
+    /// The service day it belongs to.
+    pub service_date: Date,
+    /// Departure in seconds after the service day's start (may exceed 24 h).
+    pub time: ServiceSeconds,
+    /// The same departure as an instant.
+    pub at: Timestamp,
+}
+
+/// A transit network ready for queries.
+#[derive(Debug)]
+pub struct Network {
+    data: NetworkData,
+    timezone: TimeZone,
+    stop_tree: RTree<StopPoint>,
+    /// Metres per degree of longitude at the network's latitude, for the R-tree's plane.
+    lon_scale: f64,
+    lower_names: Vec<String>,
+    /// Station → its child stops, as CSR (`children_start` has stops+1 entries).
+    children_start: Vec<u32>,
+    children: Vec<u32>,
+    /// Stop → its stop times sorted by departure, as CSR.
+    departures_start: Vec<u32>,
+    departures: Vec<u32>,
+    /// Stop time → trip (derived from `Trips::stop_times_start`).
+    stop_time_trip: Vec<u32>,
+    /// Route → distinct shapes of its trips.
+    route_shapes: Vec<Vec<u32>>,
+    /// Route → number of trips.
+    route_trips: Vec<u32>,
+    /// Trips with frequencies.txt entries, sorted by trip.
+    frequency_trips: Vec<u32>,
+}
+
+impl Network {
+    /// Builds the indexes over `data`.
+    ///
+    /// Fails only if the time zone is unknown to this build, which the
+    /// loader has already checked for feeds it read.
+    pub fn new(mut data: NetworkData) -> Result<Network, DecodeError> {
+        data.rebuild_lookups();
+        let tz_name = data.agencies.first().map_or("UTC", |a| a.timezone.as_str());
+        let timezone = TimeZone::get(tz_name)
+            .map_err(|e| DecodeError::Invalid(format!("time zone '{tz_name}': {e}")))?;
+
+        let stops = &data.stops;
+        let mean_lat = {
+            let lats: Vec<f64> = stops
+                .lat
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            if lats.is_empty() {
+                0.0
+            } else {
+                lats.iter().sum::<f64>() / lats.len() as f64
+            }
+        };
+        let lon_scale = mean_lat.to_radians().cos() * EARTH_RADIUS_M.to_radians();
+        let lat_scale = EARTH_RADIUS_M.to_radians();
+        let points: Vec<StopPoint> = (0..stops.len())
+            .filter(|&s| is_boardable_place(stops, s) && stops.lat[s].is_finite())
+            .map(|s| {
+                GeomWithData::new(
+                    [stops.lon[s] * lon_scale, stops.lat[s] * lat_scale],
+                    s as u32,
+                )
+            })
+            .collect();
+        let stop_tree = RTree::bulk_load(points);
+        let lower_names = stops.names.iter().map(|n| n.to_lowercase()).collect();
+
+        let (children_start, children) = csr(
+            stops.len(),
+            stops
+                .parent
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| **p != NONE)
+                .map(|(c, p)| (*p, c as u32)),
+        );
+
+        let st = &data.stop_times;
+        let mut stop_time_trip = vec![0u32; st.len()];
+        for trip in 0..data.trips.len() as u32 {
+            for i in data.trips.stop_time_range(trip) {
+                stop_time_trip[i] = trip;
+            }
+        }
+        let (departures_start, mut departures) = csr(
+            stops.len(),
+            st.stop.iter().enumerate().map(|(i, s)| (*s, i as u32)),
+        );
+        for s in 0..stops.len() {
+            let slice =
+                &mut departures[departures_start[s] as usize..departures_start[s + 1] as usize];
+            slice.sort_unstable_by_key(|&i| (st.departure[i as usize], i));
+        }
+
+        let mut route_shapes = vec![Vec::new(); data.routes.len()];
+        let mut route_trips = vec![0u32; data.routes.len()];
+        for trip in 0..data.trips.len() {
+            let route = data.trips.route[trip] as usize;
+            route_trips[route] += 1;
+            let shape = data.trips.shape[trip];
+            if shape != NONE && !route_shapes[route].contains(&shape) {
+                route_shapes[route].push(shape);
+            }
+        }
+        let mut frequency_trips: Vec<u32> = data.frequencies.iter().map(|f| f.trip).collect();
+        frequency_trips.sort_unstable();
+        frequency_trips.dedup();
+        data.frequencies.sort_by_key(|f| (f.trip, f.start));
+
+        Ok(Network {
+            data,
+            timezone,
+            stop_tree,
+            lon_scale,
+            lower_names,
+            children_start,
+            children,
+            departures_start,
+            departures,
+            stop_time_trip,
+            route_shapes,
+            route_trips,
+            frequency_trips,
+        })
+    }
+
+    /// The network's data.
+    pub fn data(&self) -> &NetworkData {
+        &self.data
+    }
+
+    /// The agencies' time zone.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.timezone
+    }
+
+    /// Serialises the data (not the indexes) for the store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = FORMAT.to_vec();
+        // Serialising plain vectors cannot fail.
+        out.extend(postcard::to_stdvec(&self.data).unwrap_or_default());
+        out
+    }
+
+    /// Reads back what [`Network::to_bytes`] wrote and rebuilds the indexes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Network, DecodeError> {
+        let Some(body) = bytes.strip_prefix(FORMAT.as_slice()) else {
+            return Err(DecodeError::Format(bytes.iter().take(8).copied().collect()));
+        };
+        Network::new(postcard::from_bytes(body)?)
+    }
+
+    /// Counts, extent and dates of the network.
+    pub fn summary(&self) -> Summary {
+        let d = &self.data;
+        let bbox = {
+            let env = self.stop_tree.root().envelope();
+            (self.stop_tree.size() > 0).then(|| {
+                let lat_scale = EARTH_RADIUS_M.to_radians();
+                [
+                    env.lower()[0] / self.lon_scale,
+                    env.lower()[1] / lat_scale,
+                    env.upper()[0] / self.lon_scale,
+                    env.upper()[1] / lat_scale,
+                ]
+            })
+        };
+        Summary {
+            agencies: d.agencies.len(),
+            routes: d.routes.len(),
+            stops: d.stops.len(),
+            trips: d.trips.len(),
+            stop_times: d.stop_times.len(),
+            shapes: d.shapes.len(),
+            services: d.services.len(),
+            bbox,
+            feed_version: d.feed_info.as_ref().and_then(|f| f.version.clone()),
+            timezone: self.timezone.iana_name().unwrap_or("UTC").to_owned(),
+            service_dates: d
+                .services
+                .date_range()
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+        }
+    }
+
+    /// Stops and stations within `radius_m` metres of a point, nearest
+    /// first, at most `limit`, written into `out` as (stop, metres).
+    pub fn stops_nearby_into(
+        &self,
+        lat: f64,
+        lon: f64,
+        radius_m: f64,
+        limit: usize,
+        out: &mut Vec<(u32, f64)>,
+    ) {
+        out.clear();
+        let lat_scale = EARTH_RADIUS_M.to_radians();
+        let centre = [lon * self.lon_scale, lat * lat_scale];
+        // The plane is exact at the network's mean latitude; pad the search so
+        // the haversine check below decides at the edges.
+        let padded = radius_m * 1.05 + 1.0;
+        for point in self
+            .stop_tree
+            .locate_within_distance(centre, padded * padded)
+        {
+            let s = point.data as usize;
+            let d = haversine_m(lat, lon, self.data.stops.lat[s], self.data.stops.lon[s]);
+            if d <= radius_m {
+                out.push((point.data, d));
+            }
+        }
+        out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        out.truncate(limit);
+    }
+
+    /// Stops whose name contains `query` (case-insensitive) or whose code or id
+    /// equals it; prefix matches first, then by name.
+    pub fn search_stops(&self, query: &str) -> Vec<u32> {
+        let q = query.trim().to_lowercase();
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let stops = &self.data.stops;
+        let mut hits: Vec<(u8, u32)> = (0..stops.len())
+            .filter(|&s| is_boardable_place(stops, s))
+            .filter_map(|s| {
+                let name = &self.lower_names[s];
+                let rank = if stops.codes[s].eq_ignore_ascii_case(&q)
+                    || stops.ids.id(s as u32) == query.trim()
+                {
+                    0
+                } else if name.starts_with(&q) {
+                    1
+                } else if name.contains(&q) {
+                    2
+                } else {
+                    return None;
+                };
+                Some((rank, s as u32))
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| stops.names[a.1 as usize].cmp(&stops.names[b.1 as usize]))
+        });
+        hits.into_iter().map(|h| h.1).collect()
+    }
+
+    /// A station's child stops (platforms, entrances), empty for plain stops.
+    pub fn children(&self, stop: u32) -> &[u32] {
+        &self.children[self.children_start[stop as usize] as usize
+            ..self.children_start[stop as usize + 1] as usize]
+    }
+
+    /// The trip that stop time `stop_time` belongs to.
+    pub fn trip_of(&self, stop_time: u32) -> u32 {
+        self.stop_time_trip[stop_time as usize]
+    }
+
+    /// Distinct shapes used by `route`'s trips.
+    pub fn route_shapes(&self, route: u32) -> &[u32] {
+        &self.route_shapes[route as usize]
+    }
+
+    /// Number of trips of `route`.
+    pub fn route_trip_count(&self, route: u32) -> u32 {
+        self.route_trips[route as usize]
+    }
+
+    /// Services running on `date`.
+    pub fn active_services(&self, date: Date) -> Vec<u32> {
+        (0..self.data.services.len() as u32)
+            .filter(|&s| self.data.services.is_active(s, date))
+            .collect()
+    }
+
+    /// Scheduled departures from `stop` (and, for a station, from its
+    /// platforms) at instants in `[from, until]`, earliest first, at most `limit`.
+    ///
+    /// A trip's last stop is not a departure. Frequency-based trips are
+    /// expanded into their individual runs.
+    pub fn departures(
+        &self,
+        stop: u32,
+        from: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Vec<Departure> {
+        let mut stops = vec![stop];
+        stops.extend_from_slice(self.children(stop));
+        let from_day = from.to_zoned(self.timezone.clone()).date();
+        let until_day = until.to_zoned(self.timezone.clone()).date();
+        let mut out = Vec::new();
+        // Service days whose times (up to ~48 h) can reach into the window.
+        let mut day = from_day.checked_sub(2.days()).unwrap_or(from_day);
+        while day <= until_day {
+            if let Some(day_start) = service_day_start(day, &self.timezone) {
+                let lo = from.duration_since(day_start).as_secs().max(0);
+                let hi = until.duration_since(day_start).as_secs();
+                if hi >= 0 {
+                    for &s in &stops {
+                        self.departures_on_day(
+                            s,
+                            day,
+                            day_start,
+                            lo as u32,
+                            hi.min(u32::MAX as i64 - 1) as u32,
+                            &mut out,
+                        );
+                    }
+                }
+            }
+            day = match day.tomorrow() {
+                Ok(d) => d,
+                Err(_) => break,
+            };
+        }
+        out.sort_by_key(|d| (d.at, d.trip));
+        out.truncate(limit);
+        out
+    }
+
+    fn departures_on_day(
+        &self,
+        stop: u32,
+        day: Date,
+        day_start: Timestamp,
+        lo: u32,
+        hi: u32,
+        out: &mut Vec<Departure>,
+    ) {
+        let st = &self.data.stop_times;
+        let trips = &self.data.trips;
+        let list = &self.departures[self.departures_start[stop as usize] as usize
+            ..self.departures_start[stop as usize + 1] as usize];
+        let begin = list.partition_point(|&i| st.departure[i as usize] < lo);
+        for &i in &list[begin..] {
+            let time = st.departure[i as usize];
+            if time > hi {
+                break;
+            }
+            let trip = self.stop_time_trip[i as usize];
+            if self.frequency_trips.binary_search(&trip).is_ok() || !self.is_departure(trip, i) {
+                continue;
+            }
+            if self
+                .data
+                .services
+                .is_active(trips.service[trip as usize], day)
+            {
+                out.push(Departure {
+                    trip,
+                    stop_time: i,
+                    service_date: day,
+                    time,
+                    at: day_start + SignedDuration::from_secs(i64::from(time)),
+                });
+            }
+        }
+        // Frequency-based trips: their stop times are a template shifted to each run's start.
+        for &i in list {
+            let trip = self.stop_time_trip[i as usize];
+            if self.frequency_trips.binary_search(&trip).is_err() || !self.is_departure(trip, i) {
+                continue;
+            }
+            if !self
+                .data
+                .services
+                .is_active(trips.service[trip as usize], day)
+            {
+                continue;
+            }
+            let first = trips.stop_time_range(trip).start;
+            let offset = st.departure[i as usize] - st.departure[first];
+            let begin = self.data.frequencies.partition_point(|f| f.trip < trip);
+            for f in self.data.frequencies[begin..]
+                .iter()
+                .take_while(|f| f.trip == trip)
+            {
+                let mut start = f.start;
+                while start < f.end {
+                    let time = start + offset;
+                    if (lo..=hi).contains(&time) {
+                        out.push(Departure {
+                            trip,
+                            stop_time: i,
+                            service_date: day,
+                            time,
+                            at: day_start + SignedDuration::from_secs(i64::from(time)),
+                        });
+                    }
+                    start += f.headway;
+                }
+            }
+        }
+    }
+
+    /// Whether riders can board trip `trip` at stop time `i`.
+    fn is_departure(&self, trip: u32, i: u32) -> bool {
+        let range = self.data.trips.stop_time_range(trip);
+        i as usize + 1 != range.end
+            && self.data.stop_times.flags[i as usize] & flags::PICKUP_MASK != 1
+    }
+
+    /// The instant a service-day time falls at, in the network's time zone.
+    pub fn instant(&self, date: Date, time: ServiceSeconds) -> Option<Timestamp> {
+        Some(service_day_start(date, &self.timezone)? + SignedDuration::from_secs(i64::from(time)))
+    }
+}
+
+/// Whether a stop is somewhere riders look for: a station, or a stop that is not a platform of one.
+pub fn is_boardable_place(stops: &Stops, s: usize) -> bool {
+    match stops.location_type[s] {
+        1 => true,
+        0 => stops.parent[s] == NONE,
+        _ => false,
+    }
+}
+
+/// Great-circle distance in metres.
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * a.sqrt().asin()
+}
+
+/// Builds a compressed-sparse-row index of `n` buckets from (bucket, value) pairs.
+fn csr(n: usize, pairs: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; n + 1];
+    for (b, _) in pairs.clone() {
+        start[b as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut values = vec![0u32; start[n] as usize];
+    for (b, v) in pairs {
+        values[next[b as usize] as usize] = v;
+        next[b as usize] += 1;
+    }
+    (start, values)
+}
