@@ -1,1 +1,226 @@
-//! placeholder
+//! The HTTP face of cityos: thin axum glue over the domain crates.
+//!
+//! [`app`] builds the whole router from an [`AppState`], so tests drive it
+//! in process and `cityos serve` binds it to a socket with [`serve`]. Every
+//! route is declared once in [`auth::ENDPOINTS`] with who may call it; every
+//! error leaves as `{"error": {"code", "message", "field"?}}`.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod network;
+mod openapi;
+mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use cityos_accounts::Accounts;
+use cityos_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use network::{NetworkHandle, Served, import_feed};
+pub use openapi::openapi;
+
+/// Largest request body outside the feed upload.
+pub const MAX_BODY: usize = 1 << 20;
+/// Longest a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the web page needs to know about this installation.
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    /// XYZ raster tile URL template drawn under the map, if any.
+    pub basemap_url: Option<String>,
+    /// Name of the city shown in the page header.
+    pub city_name: String,
+}
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// Accounts over the store.
+    pub accounts: Accounts,
+    /// The transit network being served.
+    pub network: NetworkHandle,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Web page settings.
+    pub ui: Arc<UiConfig>,
+}
+
+impl AppState {
+    /// State over `store`, serving no network until one is loaded.
+    pub fn new(store: Store, ui: UiConfig) -> AppState {
+        AppState {
+            accounts: Accounts::new(store.clone()),
+            store,
+            network: NetworkHandle::default(),
+            metrics: Metrics::new(),
+            ui: Arc::new(ui),
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    use api::{accounts, admin, system, transit};
+    let routes = Router::new()
+        .route("/", get(web::index))
+        .route("/app.js", get(web::script))
+        .route("/app.css", get(web::style))
+        .route("/health", get(system::health))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/ui-config", get(system::ui_config))
+        .route("/api/v1/network", get(transit::network_summary))
+        .route("/api/v1/agencies", get(transit::agencies))
+        .route("/api/v1/routes", get(transit::routes))
+        .route("/api/v1/routes.geojson", get(transit::routes_geojson))
+        .route("/api/v1/routes/{route_id}", get(transit::route))
+        .route("/api/v1/stops", get(transit::stops))
+        .route("/api/v1/stops.geojson", get(transit::stops_geojson))
+        .route("/api/v1/stops/nearby", get(transit::stops_nearby))
+        .route("/api/v1/stops/{stop_id}", get(transit::stop))
+        .route(
+            "/api/v1/stops/{stop_id}/departures",
+            get(transit::departures),
+        )
+        .route("/api/v1/trips/{trip_id}", get(transit::trip))
+        .route("/api/v1/calendar", get(transit::calendar))
+        .route("/api/v1/accounts/register", post(accounts::register))
+        .route("/api/v1/accounts/login", post(accounts::login))
+        .route("/api/v1/accounts/logout", post(accounts::logout))
+        .route("/api/v1/accounts/me", get(accounts::me))
+        .route(
+            "/api/v1/admin/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route(
+            "/api/v1/admin/users/{user_id}",
+            patch(accounts::update_user),
+        )
+        .route("/api/v1/admin/api-keys", post(accounts::create_api_key))
+        .route(
+            "/api/v1/admin/api-keys/{key_id}",
+            delete(accounts::revoke_api_key),
+        )
+        .route(
+            "/api/v1/admin/networks",
+            get(admin::list)
+                .post(admin::import)
+                .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD)),
+        )
+        .route(
+            "/api/v1/admin/networks/{network_id}/activate",
+            post(admin::activate),
+        )
+        // Applies to the routes above only: each is checked against its declared access.
+        .route_layer(from_fn_with_state(state.clone(), auth::authorize))
+        // The API's own description is public by nature.
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .fallback(not_found);
+    routes
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn(normalize_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// Gives errors produced outside our handlers (405 from the router, 413 from
+/// body limits, 408 from the timeout) the same JSON shape as ours.
+async fn normalize_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
+    let mut out = ApiError {
+        status,
+        code,
+        message,
+        field: None,
+    }
+    .into_response();
+    // Keep headers such as Allow (405) and WWW-Authenticate.
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the
+/// requests in flight (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(
+        state
+            .network
+            .clone()
+            .watch(state.store.clone(), state.metrics.clone()),
+    );
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    watcher.abort();
+    result
+}

@@ -333,6 +333,21 @@ impl Network {
         self.stop_time_trip[stop_time as usize]
     }
 
+    /// Routes calling at `stop` or, for a station, at its platforms.
+    pub fn routes_at(&self, stop: u32) -> Vec<u32> {
+        let mut routes: Vec<u32> = std::iter::once(stop)
+            .chain(self.children(stop).iter().copied())
+            .flat_map(|s| {
+                &self.departures[self.departures_start[s as usize] as usize
+                    ..self.departures_start[s as usize + 1] as usize]
+            })
+            .map(|&i| self.data.trips.route[self.stop_time_trip[i as usize] as usize])
+            .collect();
+        routes.sort_unstable();
+        routes.dedup();
+        routes
+    }
+
     /// Distinct shapes used by `route`'s trips.
     pub fn route_shapes(&self, route: u32) -> &[u32] {
         &self.route_shapes[route as usize]

@@ -1,0 +1,299 @@
+//! `cityos bench …`: each figure beside its peer, measured in the same run.
+//!
+//! Loaders are measured in fresh child processes (`cityos bench-worker`) so
+//! each one's peak memory is its own, read from the kernel (VmHWM).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cityos_transit::{Network, load_network};
+
+use crate::config::Settings;
+
+/// What to measure.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// GTFS loading: this project's loader vs the gtfs-structures crate (time, peak memory).
+    Gtfs {
+        /// The feed [default: ../shared/data HART feed if present, else a generated medium city].
+        feed: Option<PathBuf>,
+        /// Runs per loader; the fastest counts.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Full import of a generated Seoul-metro-scale feed: generate, load, index, store.
+    Import {
+        /// Stop times in the generated feed.
+        #[arg(long, default_value_t = 20_000_000)]
+        stop_times: u64,
+    },
+    /// Nearby-stop queries per second in process, vs a linear scan of all stops.
+    Nearby {
+        /// The feed [default: a generated large city].
+        feed: Option<PathBuf>,
+        /// Queries to run.
+        #[arg(long, default_value_t = 2_000_000)]
+        queries: usize,
+        /// Search radius in metres.
+        #[arg(long, default_value_t = 500.0)]
+        radius: f64,
+    },
+}
+
+/// Arguments of the hidden worker command.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// `ours` or `gtfs-structures`.
+    loader: String,
+    /// The feed.
+    feed: PathBuf,
+}
+
+/// One measured load.
+#[derive(Debug, Clone, Copy)]
+struct Measurement {
+    seconds: f64,
+    peak_kib: u64,
+    stop_times: usize,
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Runs one load in this (fresh) process and prints `seconds peak_kib stop_times`.
+pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let stop_times = match args.loader.as_str() {
+        "ours" => {
+            let (network, _) = load_network(&args.feed, &|_| {})?;
+            network.data().stop_times.len()
+        }
+        "gtfs-structures" => {
+            let gtfs = gtfs_structures::Gtfs::from_path(&args.feed)
+                .map_err(|e| anyhow::anyhow!("gtfs-structures could not load the feed: {e}"))?;
+            gtfs.trips.values().map(|t| t.stop_times.len()).sum()
+        }
+        other => bail!("unknown loader '{other}'"),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{seconds} {} {stop_times}", peak_rss_kib());
+    Ok(())
+}
+
+fn measure(loader: &str, feed: &Path) -> anyhow::Result<Measurement> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .args(["bench-worker", loader])
+        .arg(feed)
+        .output()?;
+    if !out.status.success() {
+        bail!("{loader} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let mut next = || parts.next().context("worker output is malformed");
+    Ok(Measurement {
+        seconds: next()?.parse()?,
+        peak_kib: next()?.parse()?,
+        stop_times: next()?.parse()?,
+    })
+}
+
+fn shared_hart() -> Option<PathBuf> {
+    let candidates = [
+        "../shared/data/gtfs/hart-tampa-2018/hart.zip",
+        "../../shared/data/gtfs/hart-tampa-2018/hart.zip",
+    ];
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+fn generated(
+    size: cityos_sim::CitySize,
+    stop_times: Option<u64>,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let feed = dir.path().join("feed");
+    let args = crate::CityArgs {
+        seed: 42,
+        size,
+        stop_times,
+    };
+    crate::generate(&feed, &args)?;
+    Ok((dir, feed))
+}
+
+/// Runs a benchmark and prints its figures.
+pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Gtfs { feed, runs } => bench_gtfs(feed, runs),
+        BenchCommand::Import { stop_times } => bench_import(stop_times).await,
+        BenchCommand::Nearby {
+            feed,
+            queries,
+            radius,
+        } => bench_nearby(feed, queries, radius),
+    }
+}
+
+fn bench_gtfs(feed: Option<PathBuf>, runs: usize) -> anyhow::Result<()> {
+    let (_keep, feed) = match feed.or_else(shared_hart) {
+        Some(f) => (None, f),
+        None => {
+            eprintln!("no feed given and ../shared/data is absent: using a generated medium city");
+            let (dir, f) = generated(cityos_sim::CitySize::Medium, None)?;
+            (Some(dir), f)
+        }
+    };
+    println!(
+        "GTFS load of {} ({} runs each, fastest kept; fresh process per run)",
+        feed.display(),
+        runs
+    );
+    let best = |loader: &str| -> anyhow::Result<Measurement> {
+        let mut best: Option<Measurement> = None;
+        for _ in 0..runs.max(1) {
+            let m = measure(loader, &feed)?;
+            if best.is_none_or(|b| m.seconds < b.seconds) {
+                best = Some(m);
+            }
+        }
+        best.context("no run")
+    };
+    let ours = best("ours")?;
+    let peer = best("gtfs-structures")?;
+    println!(
+        "{:<18} {:>10} {:>14} {:>12}",
+        "loader", "time (s)", "peak RSS (MiB)", "stop_times"
+    );
+    for (name, m) in [("cityos", ours), ("gtfs-structures", peer)] {
+        println!(
+            "{:<18} {:>10.3} {:>14.1} {:>12}",
+            name,
+            m.seconds,
+            m.peak_kib as f64 / 1024.0,
+            m.stop_times
+        );
+    }
+    println!(
+        "cityos is {:.1}x faster and uses {:.2}x the memory of gtfs-structures (targets: >= 3x faster, <= 0.33x memory)",
+        peer.seconds / ours.seconds,
+        ours.peak_kib as f64 / peer.peak_kib as f64
+    );
+    if ours.stop_times != peer.stop_times {
+        bail!(
+            "the loaders disagree on the stop time count: {} vs {}",
+            ours.stop_times,
+            peer.stop_times
+        );
+    }
+    Ok(())
+}
+
+async fn bench_import(stop_times: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (dir, feed) = generated(cityos_sim::CitySize::Large, Some(stop_times))?;
+    let generate_s = started.elapsed().as_secs_f64();
+    let store =
+        cityos_store::Store::open(&dir.path().join("bench.db").display().to_string()).await?;
+    let started = Instant::now();
+    let load = {
+        let feed = feed.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let (data, _) = cityos_transit::gtfs::load(&feed, &|_| {})?;
+            let parse_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let network = Network::new(data)?;
+            let index_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let bytes = network.to_bytes();
+            let encode_s = t.elapsed().as_secs_f64();
+            anyhow::Ok((network, bytes, parse_s, index_s, encode_s))
+        })
+    };
+    let (network, bytes, parse_s, index_s, encode_s) = load.await??;
+    let t = Instant::now();
+    let summary = serde_json::to_string(&network.summary())?;
+    store.save_network("bench", &summary, &bytes).await?;
+    let store_s = t.elapsed().as_secs_f64();
+    let total = started.elapsed().as_secs_f64();
+    println!(
+        "generated {} stop times in {generate_s:.1} s; import: parse {parse_s:.1} s + index {index_s:.1} s + encode {encode_s:.1} s + store {store_s:.1} s = {total:.1} s (target: < 20 s); {:.0} MiB stored",
+        network.data().stop_times.len(),
+        bytes.len() as f64 / (1 << 20) as f64
+    );
+    Ok(())
+}
+
+fn bench_nearby(feed: Option<PathBuf>, queries: usize, radius: f64) -> anyhow::Result<()> {
+    let (_keep, feed) = match feed {
+        Some(f) => (None, f),
+        None => {
+            let (dir, f) = generated(cityos_sim::CitySize::Large, None)?;
+            (Some(dir), f)
+        }
+    };
+    let (network, _) = load_network(&feed, &|_| {})?;
+    let bbox = network
+        .summary()
+        .bbox
+        .context("the feed has no stops with positions")?;
+    // A fixed linear congruential sequence: the same points every run.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let points: Vec<(f64, f64)> = (0..queries.max(1))
+        .map(|_| {
+            (
+                bbox[1] + (bbox[3] - bbox[1]) * next(),
+                bbox[0] + (bbox[2] - bbox[0]) * next(),
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(64);
+    let mut found = 0usize;
+    let started = Instant::now();
+    for &(lat, lon) in &points {
+        network.stops_nearby_into(lat, lon, radius, 10, &mut out);
+        found += out.len();
+    }
+    let ours = points.len() as f64 / started.elapsed().as_secs_f64();
+    // The peer: what a program without a spatial index does.
+    let stops = &network.data().stops;
+    let scan_n = (points.len() / 200).max(100);
+    let started = Instant::now();
+    let mut scan_found = 0usize;
+    for &(lat, lon) in points.iter().take(scan_n) {
+        scan_found += (0..stops.len())
+            .filter(|&s| {
+                cityos_transit::haversine_m(lat, lon, stops.lat[s], stops.lon[s]) <= radius
+            })
+            .count()
+            .min(10);
+    }
+    let scan = scan_n as f64 / started.elapsed().as_secs_f64();
+    std::hint::black_box((found, scan_found));
+    println!(
+        "nearby stops within {radius} m over {} stops: R-tree {:.2} M queries/s, linear scan {:.0} queries/s, {:.0}x (target: > 1 M/s); {:.1} stops found per query",
+        stops.len(),
+        ours / 1e6,
+        scan,
+        ours / scan,
+        found as f64 / points.len() as f64
+    );
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Settings: command-line flags win over `CITYOS_…` environment variables
+//! (both handled by clap), which win over the TOML config file, which wins
+//! over the defaults here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Settings shared by every command that touches the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name.
+    #[arg(long, env = "CITYOS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other files [default: ./cityos-data].
+    #[arg(long, env = "CITYOS_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://user@host/db` for PostgreSQL; default: a SQLite file in the data directory.
+    #[arg(long, env = "CITYOS_DATABASE", global = true)]
+    pub database: Option<String>,
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CITYOS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// XYZ tile URL template for a basemap under the web map (none by default: it works offline).
+    #[arg(long, env = "CITYOS_BASEMAP_URL")]
+    pub basemap_url: Option<String>,
+    /// The city's name in the web page header.
+    #[arg(long, env = "CITYOS_CITY_NAME")]
+    pub city_name: Option<String>,
+}
+
+/// The config file's contents; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    listen: Option<SocketAddr>,
+    basemap_url: Option<String>,
+    city_name: Option<String>,
+}
+
+/// Settings after merging every source.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Store location (a SQLite path or a PostgreSQL URL).
+    pub database: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Basemap template.
+    pub basemap_url: Option<String>,
+    /// City name.
+    pub city_name: String,
+}
+
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+impl Settings {
+    /// Merges flags/env (`store`, `serve`) over the config file over defaults.
+    pub fn resolve(store: &StoreArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Settings> {
+        let file = read_file(store.config.as_deref())?;
+        let data_dir = store
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("cityos-data"));
+        let database = store
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| data_dir.join("cityos.db").display().to_string());
+        let listen = serve
+            .and_then(|s| s.listen)
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let basemap_url = serve
+            .and_then(|s| s.basemap_url.clone())
+            .or(file.basemap_url);
+        if let Some(url) = &basemap_url {
+            anyhow::ensure!(
+                url.contains("{z}") && url.contains("{x}") && url.contains("{y}"),
+                "basemap_url '{url}' must be an XYZ template with {{z}}, {{x}} and {{y}}"
+            );
+        }
+        let city_name = serve
+            .and_then(|s| s.city_name.clone())
+            .or(file.city_name)
+            .unwrap_or_else(|| "cityos".to_owned());
+        Ok(Settings {
+            data_dir,
+            database,
+            listen,
+            basemap_url,
+            city_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_args(config: Option<PathBuf>, database: Option<&str>) -> StoreArgs {
+        StoreArgs {
+            config,
+            data_dir: None,
+            database: database.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cityos.toml");
+        std::fs::write(
+            &file,
+            "database = \"postgres://db/city\"\nlisten = \"0.0.0.0:9000\"\ncity_name = \"Busan\"\n",
+        )
+        .unwrap();
+        let from_file = Settings::resolve(&store_args(Some(file.clone()), None), None).unwrap();
+        assert_eq!(from_file.database, "postgres://db/city");
+        assert_eq!(from_file.listen.port(), 9000);
+        assert_eq!(from_file.city_name, "Busan");
+        let serve = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            basemap_url: None,
+            city_name: None,
+        };
+        let flagged =
+            Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();
+        assert_eq!(flagged.database, "/tmp/x.db");
+        assert_eq!(flagged.listen.port(), 7000);
+        let defaults = Settings::resolve(&store_args(None, None), None).unwrap();
+        assert_eq!(defaults.database, "cityos-data/cityos.db");
+        assert_eq!(defaults.listen.port(), 8080);
+    }
+
+    #[test]
+    fn a_bad_config_file_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cityos.toml");
+        std::fs::write(&file, "databse = \"x\"\n").unwrap();
+        let err = Settings::resolve(&store_args(Some(file), None), None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `databse`"),
+            "{err:#}"
+        );
+    }
+}

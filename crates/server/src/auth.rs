@@ -1,0 +1,124 @@
+//! Who may call what.
+//!
+//! Every route is declared in [`ENDPOINTS`] with its [`Access`]; the
+//! [`authorize`] middleware finds the matched route there and refuses the
+//! request before any handler runs. A route missing from the table is
+//! refused for everyone, so forgetting to declare one fails closed, and the
+//! role × endpoint test walks this same table.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use cityos_accounts::{Access, Principal, Role};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Name of the session cookie set at login.
+pub const SESSION_COOKIE: &str = "cityos_session";
+
+const OPERATORS: Access = Access::Roles(&[Role::TransitOperator]);
+const ADMINS: Access = Access::Roles(&[]);
+
+/// Every route: method, path pattern (as routed), and who may call it.
+pub const ENDPOINTS: &[(Method, &str, Access)] = &[
+    (Method::GET, "/", Access::Public),
+    (Method::GET, "/app.js", Access::Public),
+    (Method::GET, "/app.css", Access::Public),
+    (Method::GET, "/health", Access::Public),
+    (Method::GET, "/metrics", Access::Public),
+    (Method::GET, "/api/v1/ui-config", Access::Public),
+    (Method::GET, "/api/v1/network", Access::Public),
+    (Method::GET, "/api/v1/agencies", Access::Public),
+    (Method::GET, "/api/v1/routes", Access::Public),
+    (Method::GET, "/api/v1/routes.geojson", Access::Public),
+    (Method::GET, "/api/v1/routes/{route_id}", Access::Public),
+    (Method::GET, "/api/v1/stops", Access::Public),
+    (Method::GET, "/api/v1/stops.geojson", Access::Public),
+    (Method::GET, "/api/v1/stops/nearby", Access::Public),
+    (Method::GET, "/api/v1/stops/{stop_id}", Access::Public),
+    (
+        Method::GET,
+        "/api/v1/stops/{stop_id}/departures",
+        Access::Public,
+    ),
+    (Method::GET, "/api/v1/trips/{trip_id}", Access::Public),
+    (Method::GET, "/api/v1/calendar", Access::Public),
+    (Method::POST, "/api/v1/accounts/register", Access::Public),
+    (Method::POST, "/api/v1/accounts/login", Access::Public),
+    (Method::POST, "/api/v1/accounts/logout", Access::SignedIn),
+    (Method::GET, "/api/v1/accounts/me", Access::SignedIn),
+    (Method::GET, "/api/v1/admin/users", ADMINS),
+    (Method::PATCH, "/api/v1/admin/users/{user_id}", ADMINS),
+    (Method::POST, "/api/v1/admin/users", ADMINS),
+    (Method::POST, "/api/v1/admin/api-keys", ADMINS),
+    (Method::DELETE, "/api/v1/admin/api-keys/{key_id}", ADMINS),
+    (Method::GET, "/api/v1/admin/networks", OPERATORS),
+    (Method::POST, "/api/v1/admin/networks", OPERATORS),
+    (
+        Method::POST,
+        "/api/v1/admin/networks/{network_id}/activate",
+        OPERATORS,
+    ),
+];
+
+/// The access rule of a routed request, if declared.
+pub fn access_of(method: &Method, path: &str) -> Option<Access> {
+    // HEAD is answered by GET handlers.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    ENDPOINTS
+        .iter()
+        .find(|(m, p, _)| m == method && *p == path)
+        .map(|e| e.2)
+}
+
+/// The bearer credential of a request: the Authorization header, else the session cookie.
+fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            kv.trim()
+                .strip_prefix(SESSION_COOKIE)?
+                .strip_prefix('=')
+                .map(str::to_owned)
+        })
+}
+
+/// Resolves the caller and checks the route's [`Access`]; the principal is
+/// left in the request's extensions for handlers.
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let access = access_of(request.method(), &path).unwrap_or(Access::Roles(&[]));
+    // Public routes need no identity: skip the store lookup on the hot paths.
+    let principal = match credential(request.headers()) {
+        Some(token) if access != Access::Public => state.accounts.authenticate(&token).await?,
+        _ => Principal::Anonymous,
+    };
+    if !access.allows(&principal) {
+        return Err(match principal {
+            Principal::Anonymous => ApiError::unauthorized(),
+            _ => ApiError::forbidden(&access.describe()),
+        });
+    }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}

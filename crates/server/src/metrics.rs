@@ -1,0 +1,124 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+/// Labels of per-request metrics; `path` is the route pattern, never the raw URL, to bound cardinality.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    method: String,
+    path: String,
+    status: u16,
+}
+
+/// Labels of duration histograms.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    method: String,
+    path: String,
+}
+
+/// All metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// Stop times in the network being served.
+    pub network_stop_times: Gauge,
+    /// Id of the network being served (0 when none).
+    pub network_id: Gauge,
+    /// Network reloads that failed (bad stored bytes, store down).
+    pub network_reload_failures: Counter,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    ])
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("cityos");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        let network_stop_times = Gauge::default();
+        let network_id = Gauge::default();
+        let network_reload_failures = Counter::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            durations.clone(),
+        );
+        registry.register(
+            "network_stop_times",
+            "Stop times in the served transit network",
+            network_stop_times.clone(),
+        );
+        registry.register(
+            "network_id",
+            "Store id of the served transit network",
+            network_id.clone(),
+        );
+        registry.register(
+            "network_reload_failures",
+            "Failed attempts to load the active network from the store",
+            network_reload_failures.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            durations,
+            network_stop_times,
+            network_id,
+            network_reload_failures,
+        })
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Counts and times every routed request.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        method: method.clone(),
+        path: path.clone(),
+        status: response.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .durations
+        .get_or_create(&RouteLabels { method, path })
+        .observe(start.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,55 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{accounts, admin, system, transit};
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cityos", description = "An open smart-city platform: transit network, accounts and operations. Every error is `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
+    paths(
+        system::health, system::metrics, system::ui_config,
+        transit::network_summary, transit::agencies, transit::routes, transit::routes_geojson, transit::route,
+        transit::stops, transit::stops_geojson, transit::stops_nearby, transit::stop, transit::departures,
+        transit::trip, transit::calendar,
+        accounts::register, accounts::login, accounts::logout, accounts::me,
+        accounts::list_users, accounts::create_user, accounts::update_user,
+        accounts::create_api_key, accounts::revoke_api_key,
+        admin::import, admin::list, admin::activate,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "transit", description = "The transit network from GTFS"),
+        (name = "accounts", description = "Citizens and staff signing in"),
+        (name = "admin", description = "Users, API keys and network imports"),
+        (name = "system", description = "Health, metrics, settings"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from /api/v1/accounts/login, or an API key",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,26 @@
+//! The web page, compiled into the binary so an installation needs no files beside it.
+
+use axum::response::{Html, IntoResponse, Response};
+
+/// The map page.
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("../web/index.html"))
+}
+
+/// The page's script.
+pub async fn script() -> Response {
+    (
+        [("content-type", "text/javascript; charset=utf-8")],
+        include_str!("../web/app.js"),
+    )
+        .into_response()
+}
+
+/// The page's styles.
+pub async fn style() -> Response {
+    (
+        [("content-type", "text/css; charset=utf-8")],
+        include_str!("../web/app.css"),
+    )
+        .into_response()
+}
