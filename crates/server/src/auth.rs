@@ -77,6 +77,27 @@ pub fn access_of(method: &Method, path: &str) -> Option<Access> {
         .map(|e| e.2)
 }
 
+fn method_not_allowed(path: &str) -> ApiError {
+    let allowed: Vec<&str> = ENDPOINTS
+        .iter()
+        .filter(|e| e.1 == path)
+        .map(|e| e.0.as_str())
+        .collect();
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: format!(
+            "{path} accepts {}",
+            if allowed.is_empty() {
+                "no methods".to_owned()
+            } else {
+                allowed.join(", ")
+            }
+        ),
+        field: None,
+    }
+}
+
 /// The bearer credential of a request: the Authorization header, else the session cookie.
 fn credential(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
@@ -107,7 +128,10 @@ pub async fn authorize(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let access = access_of(request.method(), &path).unwrap_or(Access::Roles(&[]));
+    let Some(access) = access_of(request.method(), &path) else {
+        // Undeclared methods are refused whether or not a handler exists, so a forgotten declaration fails closed.
+        return Err(method_not_allowed(&path));
+    };
     // Public routes need no identity: skip the store lookup on the hot paths.
     let principal = match credential(request.headers()) {
         Some(token) if access != Access::Public => state.accounts.authenticate(&token).await?,

@@ -189,13 +189,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             Ok(q) => Ok(ApiQuery(q.0)),
             Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
                 let text = e.body_text();
-                let field = text.split('`').nth(1).map(str::to_owned);
+                let detail = text
+                    .trim_start_matches("Failed to deserialize query string: ")
+                    .to_owned();
+                // serde names the field either as "missing field `lat`" or as "lat: invalid float literal".
+                let field = match detail.split('`').nth(1) {
+                    Some(quoted) => Some(quoted.to_owned()),
+                    None => detail
+                        .split_once(": ")
+                        .map(|(f, _)| f.to_owned())
+                        .filter(|f| !f.contains(' ')),
+                };
                 Err(ApiError {
                     field,
-                    ..ApiError::bad_request(
-                        text.trim_start_matches("Failed to deserialize query string: ")
-                            .to_owned(),
-                    )
+                    ..ApiError::bad_request(detail)
                 })
             }
             Err(e) => Err(ApiError::bad_request(e.body_text())),

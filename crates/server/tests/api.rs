@@ -1,0 +1,773 @@
+//! The HTTP API driven in process (no socket), on both storage engines,
+//! over a generated city.
+
+use std::io::Write;
+use std::path::Path;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use cityos_accounts::{Access, Principal, Role};
+use cityos_server::auth::ENDPOINTS;
+use cityos_server::{AppState, Served, UiConfig, app, import_feed};
+use cityos_store::{Store, testing};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A generated small city as a zip, and its folder.
+fn city(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
+    let feed = dir.join("city");
+    cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for entry in std::fs::read_dir(&feed).unwrap() {
+        let entry = entry.unwrap();
+        zip.start_file(
+            entry.file_name().to_string_lossy(),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&std::fs::read(entry.path()).unwrap())
+            .unwrap();
+    }
+    (feed, zip.finish().unwrap().into_inner())
+}
+
+struct Harness {
+    app: Router,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    zip: Vec<u8>,
+}
+
+async fn harness(store: Store, dir: tempfile::TempDir) -> Harness {
+    let (feed, zip) = city(dir.path());
+    let state = AppState::new(
+        store.clone(),
+        UiConfig {
+            basemap_url: None,
+            city_name: "Test City".into(),
+        },
+    );
+    let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
+    state.network.set(
+        Served {
+            id: imported.record.id,
+            network: imported.network,
+        },
+        &state.metrics,
+    );
+    Harness {
+        app: app(state.clone()),
+        state,
+        _dir: dir,
+        zip,
+    }
+}
+
+async fn sqlite() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&testing::sqlite_path(dir.path()))
+        .await
+        .unwrap();
+    harness(store, dir).await
+}
+
+async fn postgres() -> Option<Harness> {
+    let url = testing::postgres_url().await?;
+    Some(
+        harness(
+            Store::open(&url).await.unwrap(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await,
+    )
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Harness {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        json: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match json {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    async fn token(&self, role: Role) -> String {
+        let email = format!("{}-{}@example.org", role.as_str(), rand_suffix());
+        self.state
+            .accounts
+            .create_user(&email, "a long enough password", "Tester", role)
+            .await
+            .unwrap();
+        self.state
+            .accounts
+            .login(&email, "a long enough password")
+            .await
+            .unwrap()
+            .1
+    }
+
+    fn network(&self) -> std::sync::Arc<Served> {
+        self.state.network.get().unwrap()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn assert_error_shape(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let v = reply.json();
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+/// Walks every declared endpoint with every kind of caller: nobody reaches what they must not,
+/// and everybody allowed gets past the check.
+async fn role_matrix(h: Harness) {
+    let served = h.network();
+    let d = served.network.data();
+    let stop_id = d.stops.ids.id(d.stop_times.stop[0]).to_owned();
+    let route_id = d.route_ids.id(0).to_owned();
+    let trip_id = d.trips.ids.id(0).to_owned();
+    let mut callers: Vec<(String, Principal, Option<String>)> =
+        vec![("anonymous".into(), Principal::Anonymous, None)];
+    for role in Role::ALL {
+        let token = h.token(role).await;
+        let principal = h.state.accounts.authenticate(&token).await.unwrap();
+        callers.push((role.as_str().into(), principal, Some(token)));
+    }
+    let (_, key) = h
+        .state
+        .accounts
+        .create_api_key("depot", Role::TransitOperator, None)
+        .await
+        .unwrap();
+    callers.push((
+        "api key (transit_operator)".into(),
+        h.state.accounts.authenticate(&key).await.unwrap(),
+        Some(key),
+    ));
+
+    for (method, pattern, access) in ENDPOINTS {
+        let uri = pattern
+            .replace("{stop_id}", &stop_id)
+            .replace("{route_id}", &route_id)
+            .replace("{trip_id}", &trip_id)
+            .replace("{user_id}", "1")
+            .replace("{key_id}", "999999")
+            .replace("{network_id}", "999999");
+        let uri = if *pattern == "/api/v1/stops/nearby" {
+            format!("{uri}?lat=37.56&lon=126.97")
+        } else {
+            uri
+        };
+        for (name, principal, token) in &callers {
+            // Logging out would end the session the next endpoints use: use a throwaway one.
+            let throwaway;
+            let token = if *pattern == "/api/v1/accounts/logout" && token.is_some() {
+                throwaway = h.token(principal.role().unwrap_or(Role::Citizen)).await;
+                Some(throwaway.as_str())
+            } else {
+                token.as_deref()
+            };
+            let body = (*method != Method::GET && *method != Method::DELETE)
+                .then(|| serde_json::json!({}));
+            let reply = h.call(method.clone(), &uri, token, body).await;
+            let allowed = access.allows(principal);
+            if allowed {
+                assert!(
+                    reply.status != StatusCode::UNAUTHORIZED
+                        && reply.status != StatusCode::FORBIDDEN,
+                    "{name} must reach {method} {pattern} but got {}",
+                    reply.status
+                );
+            } else {
+                let expected = if matches!(principal, Principal::Anonymous) {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(
+                    reply.status, expected,
+                    "{name} must not reach {method} {pattern}"
+                );
+            }
+            let unrouted = reply.status == StatusCode::NOT_FOUND
+                && String::from_utf8_lossy(&reply.body).contains("no such endpoint");
+            assert!(!unrouted, "{method} {uri} is declared but not routed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn role_matrix_on_sqlite() {
+    role_matrix(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn role_matrix_on_postgres() {
+    if let Some(h) = postgres().await {
+        role_matrix(h).await;
+    }
+}
+
+#[tokio::test]
+async fn every_api_endpoint_is_in_the_openapi_document_and_vice_versa() {
+    let h = sqlite().await;
+    let doc = h.get("/openapi.json").await.json();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, pattern, _) in ENDPOINTS {
+        if ["/", "/app.js", "/app.css"].contains(pattern) {
+            continue;
+        }
+        let operation = paths
+            .get(*pattern)
+            .and_then(|p| p.get(method.as_str().to_lowercase()));
+        assert!(
+            operation.is_some(),
+            "{method} {pattern} is missing from the OpenAPI document"
+        );
+    }
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let m: Method = method.to_uppercase().parse().unwrap();
+            assert!(
+                ENDPOINTS.iter().any(|(em, ep, _)| *em == m && ep == path),
+                "{method} {path} is documented but not declared"
+            );
+        }
+    }
+    let docs = h.get("/docs/").await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&docs.body).contains("swagger"),
+        "the browsable API page is served"
+    );
+}
+
+#[tokio::test]
+async fn errors_have_one_shape_and_say_what_is_wrong() {
+    let h = sqlite().await;
+    assert_error_shape(
+        &h.get("/api/v1/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error_shape(
+        &h.call(Method::DELETE, "/api/v1/stops", None, None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    let bad_lat = h.get("/api/v1/stops/nearby?lat=abc&lon=126.9").await;
+    assert_error_shape(&bad_lat, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(
+        bad_lat.json()["error"]["field"],
+        "lat",
+        "{}",
+        bad_lat.json()
+    );
+    let far = h.get("/api/v1/stops/nearby?lat=95&lon=126.9").await;
+    assert_eq!(far.json()["error"]["field"], "lat");
+    let limit = h.get("/api/v1/stops?limit=0").await;
+    assert_eq!(limit.json()["error"]["field"], "limit");
+    let kind = h.get("/api/v1/routes?kind=zeppelin").await;
+    assert_eq!(kind.json()["error"]["field"], "kind");
+    assert_error_shape(
+        &h.get("/api/v1/stops/NOPE/departures").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let date = h
+        .get(&format!(
+            "/api/v1/stops/{}/departures?date=2026-02-30",
+            h.network().network.data().stops.ids.id(0)
+        ))
+        .await;
+    assert_eq!(date.json()["error"]["field"], "date");
+    let time = h
+        .get(&format!(
+            "/api/v1/stops/{}/departures?time=25:6x:00",
+            h.network().network.data().stops.ids.id(0)
+        ))
+        .await;
+    assert_eq!(time.json()["error"]["field"], "time");
+    // Bodies: malformed JSON, no content type, too large.
+    let malformed = h
+        .send(
+            Request::post("/api/v1/accounts/login")
+                .header("content-type", "application/json")
+                .body(Body::from("{nope"))
+                .unwrap(),
+        )
+        .await;
+    assert_error_shape(&malformed, StatusCode::BAD_REQUEST, "bad_request");
+    let untyped = h
+        .send(
+            Request::post("/api/v1/accounts/login")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_error_shape(
+        &untyped,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = "x".repeat(2 << 20);
+    let too_large = h
+        .send(
+            Request::post("/api/v1/accounts/register")
+                .header("content-type", "application/json")
+                .body(Body::from(huge))
+                .unwrap(),
+        )
+        .await;
+    assert_error_shape(
+        &too_large,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    let weak = h
+        .call(
+            Method::POST,
+            "/api/v1/accounts/register",
+            None,
+            Some(serde_json::json!({"email": "a@b.org", "password": "short", "name": "A"})),
+        )
+        .await;
+    assert_eq!(weak.json()["error"]["field"], "password");
+}
+
+#[tokio::test]
+async fn departures_are_the_stops_trips_in_time_order_within_the_window() {
+    let h = sqlite().await;
+    let served = h.network();
+    let d = served.network.data();
+    // A subway station: departures come from the platforms of each line.
+    let station = (0..d.stops.len())
+        .find(|&s| d.stops.location_type[s] == 1 && served.network.children(s as u32).len() >= 2)
+        .unwrap();
+    let station_id = d.stops.ids.id(station as u32);
+    let board = h.get(&format!("/api/v1/stops/{station_id}/departures?date=2026-03-04&time=08:00:00&window_minutes=30&limit=100")).await.json();
+    assert_eq!(board["timezone"], "Asia/Seoul");
+    assert_eq!(board["time"], "08:00:00");
+    let items = board["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    let platforms: std::collections::HashSet<&str> = items
+        .iter()
+        .map(|i| i["stop_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        platforms.len() >= 2,
+        "departures from several platforms: {platforms:?}"
+    );
+    let mut previous = String::new();
+    for item in items {
+        let at = item["departure"].as_str().unwrap().to_owned();
+        assert!(at >= previous, "sorted by time");
+        assert!(
+            at.as_str() >= "2026-03-04T08:00:00+09:00"
+                && at.as_str() <= "2026-03-04T08:30:00+09:00",
+            "{at}"
+        );
+        assert!((0..=30).contains(&item["minutes_away"].as_i64().unwrap()));
+        previous = at;
+        // The trip really calls there, at that time.
+        let trip = h
+            .get(&format!(
+                "/api/v1/trips/{}",
+                item["trip_id"].as_str().unwrap()
+            ))
+            .await
+            .json();
+        let calls = trip["stop_times"].as_array().unwrap();
+        assert!(
+            calls.iter().any(|c| c["stop_id"] == item["stop_id"]
+                && c["departure_time"] == item["departure_time"])
+        );
+    }
+    // Weekday and Sunday service differ; the calendar says which services run.
+    let weekday = h.get("/api/v1/calendar?date=2026-03-04").await.json();
+    let sunday = h.get("/api/v1/calendar?date=2026-03-08").await.json();
+    assert_ne!(weekday["service_ids"], sunday["service_ids"]);
+    assert!(weekday["trips"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn listings_search_nearby_and_geojson_agree_with_the_network() {
+    let h = sqlite().await;
+    let served = h.network();
+    let summary = h.get("/api/v1/network").await.json();
+    assert_eq!(
+        summary["routes"].as_u64().unwrap() as usize,
+        served.network.data().routes.len()
+    );
+    let routes = h.get("/api/v1/routes.geojson").await;
+    assert_eq!(routes.headers["content-type"], "application/geo+json");
+    let routes = routes.json();
+    assert_eq!(routes["type"], "FeatureCollection");
+    let features = routes["features"].as_array().unwrap();
+    assert_eq!(features.len(), served.network.data().routes.len());
+    assert!(features.iter().all(|f| {
+        f["geometry"]["type"] == "MultiLineString"
+            && !f["geometry"]["coordinates"][0]
+                .as_array()
+                .unwrap()
+                .is_empty()
+    }));
+    let kinds: std::collections::HashSet<&str> = features
+        .iter()
+        .map(|f| f["properties"]["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["trunk", "branch", "circular", "night", "subway"] {
+        assert!(
+            kinds.contains(kind),
+            "the generated city has {kind} routes: {kinds:?}"
+        );
+    }
+    let trunk = h.get("/api/v1/routes?kind=trunk&limit=1000").await.json();
+    assert!(
+        trunk["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] == "trunk")
+    );
+    let stops = h.get("/api/v1/stops.geojson").await.json();
+    let listed = h.get("/api/v1/stops?limit=1").await.json();
+    assert_eq!(
+        stops["features"].as_array().unwrap().len() as u64,
+        listed["total"].as_u64().unwrap()
+    );
+    // Search finds a stop by part of its name, and nearby finds it at its own position.
+    let first = &stops["features"][0];
+    let name = first["properties"]["name"].as_str().unwrap();
+    let part: String = name.chars().take(3).collect();
+    let found = h
+        .get(&format!("/api/v1/stops?q={}", urlencode(&part)))
+        .await
+        .json();
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == name),
+        "{found}"
+    );
+    let [lon, lat] = [
+        first["geometry"]["coordinates"][0].as_f64().unwrap(),
+        first["geometry"]["coordinates"][1].as_f64().unwrap(),
+    ];
+    let near = h
+        .get(&format!(
+            "/api/v1/stops/nearby?lat={lat}&lon={lon}&radius=50"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        near["items"][0]["stop"]["stop_id"],
+        first["properties"]["stop_id"]
+    );
+    assert!(near["items"][0]["distance_m"].as_f64().unwrap() < 1.0);
+    let detail = h
+        .get(&format!(
+            "/api/v1/stops/{}",
+            urlencode(first["properties"]["stop_id"].as_str().unwrap())
+        ))
+        .await
+        .json();
+    assert!(!detail["routes"].as_array().unwrap().is_empty());
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn failed_import_keeps_serving(h: Harness) {
+    let admin = h.token(Role::TransitOperator).await;
+    let before = h.get("/api/v1/network").await.json()["id"].clone();
+    // A feed with a bad time on a known line.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let files = [
+        (
+            "agency.txt",
+            "agency_name,agency_url,agency_timezone\nBus,https://x.org,Asia/Seoul\n",
+        ),
+        (
+            "stops.txt",
+            "stop_id,stop_name,stop_lat,stop_lon\nA,A,37.5,127.0\nB,B,37.6,127.0\n",
+        ),
+        (
+            "routes.txt",
+            "route_id,route_short_name,route_type\nR,1,3\n",
+        ),
+        (
+            "calendar.txt",
+            "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\nS,1,1,1,1,1,1,1,20260101,20261231\n",
+        ),
+        ("trips.txt", "route_id,service_id,trip_id\nR,S,T\n"),
+        (
+            "stop_times.txt",
+            "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT,08:00:00,08:00:00,A,1\nT,25:6x:00,25:6x:00,B,2\n",
+        ),
+    ];
+    for (name, text) in files {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    let bad = zip.finish().unwrap().into_inner();
+    let upload = |body: Vec<u8>| {
+        Request::post("/api/v1/admin/networks")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/zip")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let refused = h.send(upload(bad)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.json();
+    assert_eq!(refused["error"]["code"], "invalid_feed");
+    assert!(
+        refused["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["file"] == "stop_times.txt"
+                && e["line"] == 3
+                && e["field"] == "arrival_time"),
+        "{refused}"
+    );
+    assert_eq!(
+        h.get("/api/v1/network").await.json()["id"],
+        before,
+        "the old network is still served"
+    );
+    let garbage = h.send(upload(b"not a zip".to_vec())).await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let accepted = h.send(upload(h.zip.clone())).await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let new_id = accepted.json()["network"]["id"].clone();
+    assert_ne!(new_id, before);
+    assert_eq!(h.get("/api/v1/network").await.json()["id"], new_id);
+    // Roll back.
+    let back = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/networks/{before}/activate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK);
+    assert_eq!(h.get("/api/v1/network").await.json()["id"], before);
+}
+
+#[tokio::test]
+async fn failed_import_keeps_serving_on_sqlite() {
+    failed_import_keeps_serving(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn failed_import_keeps_serving_on_postgres() {
+    if let Some(h) = postgres().await {
+        failed_import_keeps_serving(h).await;
+    }
+}
+
+#[tokio::test]
+async fn citizens_register_log_in_with_a_cookie_and_log_out() {
+    let h = sqlite().await;
+    let reg = h
+        .call(Method::POST, "/api/v1/accounts/register", None, Some(serde_json::json!({"email": "Seoyeon@Example.org", "password": "a good long password", "name": "Seoyeon"})))
+        .await;
+    assert_eq!(reg.status, StatusCode::CREATED);
+    assert_eq!(reg.json()["role"], "citizen");
+    let again = h
+        .call(Method::POST, "/api/v1/accounts/register", None, Some(serde_json::json!({"email": "seoyeon@example.org", "password": "a good long password", "name": "S"})))
+        .await;
+    assert_error_shape(&again, StatusCode::CONFLICT, "conflict");
+    let wrong = h
+        .call(
+            Method::POST,
+            "/api/v1/accounts/login",
+            None,
+            Some(
+                serde_json::json!({"email": "seoyeon@example.org", "password": "wrong password!!"}),
+            ),
+        )
+        .await;
+    assert_error_shape(&wrong, StatusCode::UNAUTHORIZED, "unauthorized");
+    let login = h.call(Method::POST, "/api/v1/accounts/login", None, Some(serde_json::json!({"email": "seoyeon@example.org", "password": "a good long password"}))).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let cookie = login.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("cityos_session="));
+    assert!(
+        login.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
+    let me = h
+        .send(
+            Request::get("/api/v1/accounts/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.json()["name"], "seoyeon@example.org");
+    let out = h
+        .send(
+            Request::post("/api/v1/accounts/logout")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let after = h
+        .send(
+            Request::get("/api/v1/accounts/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_error_shape(&after, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_the_served_network_and_requests() {
+    let h = sqlite().await;
+    let health = h.get("/health").await.json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["store"], "sqlite");
+    h.get("/api/v1/routes").await;
+    let metrics = String::from_utf8(h.get("/metrics").await.body).unwrap();
+    assert!(
+        metrics.contains(
+            "cityos_http_requests_total{method=\"GET\",path=\"/api/v1/routes\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    let stop_times = h.network().network.data().stop_times.len();
+    assert!(
+        metrics.contains(&format!("cityos_network_stop_times {stop_times}")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served() {
+    let h = sqlite().await;
+    let page = h.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.body).contains("<canvas"));
+    assert_eq!(
+        h.get("/app.js").await.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        h.get("/api/v1/ui-config").await.json()["city_name"],
+        "Test City"
+    );
+}
+
+#[test]
+fn every_declared_access_rule_is_well_formed() {
+    for (_, pattern, access) in ENDPOINTS {
+        if pattern.starts_with("/api/v1/admin") {
+            assert!(
+                matches!(access, Access::Roles(_)),
+                "{pattern} must need a staff role"
+            );
+        }
+    }
+}
