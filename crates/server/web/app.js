@@ -565,14 +565,16 @@
 
   // Big networks are slow to rasterise (notably without a GPU), so while the user is moving
   // the map we stretch the last full rendering of the routes and redraw properly once idle.
-  const HEAVY_VERTICES = 60000;
+  // Measured with software rendering: ~300 bus routes (20k vertices) cost ~50 ms a frame.
+  const HEAVY_VERTICES = 8000;
+  const HEAVY_ROUTES = 120;
   const layer = { canvas: document.createElement('canvas'), view: null, drawn: 0 };
   let lastWheel = -Infinity;
   let settleTimer = null;
   const interacting = () => !!anim || !!gesture || performance.now() - lastWheel < 150;
 
   function drawNetwork() {
-    if (state.vertexCount < HEAVY_VERTICES) return drawRoutes(ctx);
+    if (state.vertexCount < HEAVY_VERTICES && state.routes.length < HEAVY_ROUTES) return drawRoutes(ctx);
     const lc = layer.canvas;
     if (layer.view && interacting() && lc.width === canvas.width && lc.height === canvas.height) {
       const k = 2 ** (view.zoom - layer.view.zoom);
@@ -710,34 +712,41 @@
 
   // Names of stations from zoom 13, of all stops from 16; greedy placement avoids overlaps.
   function drawLabels() {
-    if (!state.stopsOn || view.zoom < 13) return;
-    const showStops = view.zoom >= 16 && allStopsVisible();
+    const sel = state.selected;
+    if (view.zoom < 13 && !sel) return;
+    const showStations = state.stopsOn && view.zoom >= 13;
+    const showStops = showStations && view.zoom >= 16 && allStopsVisible();
     ctx.font = '12px system-ui, "Apple SD Gothic Neo", "Malgun Gothic", "Noto Sans CJK KR", sans-serif';
     ctx.textBaseline = 'middle';
     ctx.lineJoin = 'round';
     const placed = [];
     const overlaps = (a) => placed.some((b) => a.x < b.x2 && a.x2 > b.x && a.y < b.y2 && a.y2 > b.y);
-    let count = 0;
-    // Stations are last in state.stops; walk backwards so they win the space.
-    for (let i = state.stops.length - 1; i >= 0 && count < 250; i--) {
-      const st = state.stops[i];
+    const label = (st, force) => {
+      if (!st.name || !Number.isFinite(st.x)) return false;
       const station = st.location_type === 1;
-      if (!station && !showStops) break;
-      if (!st.name) continue;
       const x = toScreenX(st.x);
       const y = toScreenY(st.y);
-      if (x < 0 || y < 0 || x > cssW || y > cssH) continue;
-      const lx = x + stopRadius(station) + 4;
-      const wText = ctx.measureText(st.name).width;
-      const box = { x: lx - 2, y: y - 8, x2: lx + wText + 2, y2: y + 8 };
-      if (overlaps(box)) continue;
+      if (x < 0 || y < 0 || x > cssW || y > cssH) return false;
+      const lx = x + stopRadius(station) + (st === sel ? 9 : 4);
+      const box = { x: lx - 2, y: y - 8, x2: lx + ctx.measureText(st.name).width + 2, y2: y + 8 };
+      if (!force && overlaps(box)) return false;
       placed.push(box);
       ctx.strokeStyle = 'rgba(255,255,255,0.92)';
       ctx.lineWidth = 3;
       ctx.strokeText(st.name, lx, y);
-      ctx.fillStyle = station ? '#1D2330' : '#3B4353';
+      ctx.fillStyle = station || st === sel ? '#1D2330' : '#3B4353';
       ctx.fillText(st.name, lx, y);
-      count++;
+      return true;
+    };
+    // The selected stop is always named; the rest fit around it.
+    if (sel) label(sel, true);
+    if (!showStations) return;
+    let count = 0;
+    // Stations are last in state.stops; walk backwards so they win the space.
+    for (let i = state.stops.length - 1; i >= 0 && count < 250; i--) {
+      const st = state.stops[i];
+      if (st.location_type !== 1 && !showStops) break;
+      if (st !== sel && label(st, false)) count++;
     }
   }
 

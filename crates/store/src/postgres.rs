@@ -16,7 +16,7 @@ use crate::{Migration, Row, StoreError, Value};
 
 const POOL: usize = 4;
 /// Any constant works: it only has to be the same for every replica.
-const MIGRATION_LOCK: i64 = 0x0C17_05;
+const MIGRATION_LOCK: i64 = 0x000C_1705;
 
 /// A PostgreSQL-backed store.
 #[derive(Clone)]

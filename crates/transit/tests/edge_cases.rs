@@ -29,7 +29,7 @@ const ROUTES: &str = "route_id,agency_id,route_short_name,route_long_name,route_
 const CALENDAR: &str = "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\nWK,1,1,1,1,1,0,0,20260101,20261231\n";
 const TRIPS: &str = "route_id,service_id,trip_id,trip_headsign,direction_id\nR1,WK,T1,Gwanghwamun,0\nR1,WK,T2,Gwanghwamun,0\n";
 
-fn feed<'a>(stop_times: &'a str) -> Vec<(&'static str, &'a str)> {
+fn feed(stop_times: &str) -> Vec<(&'static str, &str)> {
     vec![
         ("agency.txt", AGENCY),
         ("stops.txt", STOPS),

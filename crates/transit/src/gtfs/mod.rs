@@ -274,11 +274,12 @@ impl<'a, 'p> Loader<'a, 'p> {
     fn run(&mut self) -> Result<(), LoadError> {
         let names = self.source.file_names();
         for name in &names {
-            if name.ends_with(".txt") || name.ends_with(".geojson") {
-                if !FILES.contains(&name.as_str()) && !OTHER_SPEC_FILES.contains(&name.as_str()) {
-                    self.report
-                        .warning(Issue::file(name, "is not a GTFS file, ignored".to_owned()));
-                }
+            if (name.ends_with(".txt") || name.ends_with(".geojson"))
+                && !FILES.contains(&name.as_str())
+                && !OTHER_SPEC_FILES.contains(&name.as_str())
+            {
+                self.report
+                    .warning(Issue::file(name, "is not a GTFS file, ignored".to_owned()));
             }
         }
         self.bytes_total = FILES
@@ -413,13 +414,13 @@ impl<'a, 'p> Loader<'a, 'p> {
                     format!("'{}' is not an IANA time zone", agency.timezone),
                 ));
             }
-            if let Some(first) = self.data.agencies.first() {
-                if first.timezone != agency.timezone {
-                    r.error(t.issue(
-                        "agency_timezone",
-                        "all agencies of a feed must share one time zone".to_owned(),
-                    ));
-                }
+            if let Some(first) = self.data.agencies.first()
+                && first.timezone != agency.timezone
+            {
+                r.error(t.issue(
+                    "agency_timezone",
+                    "all agencies of a feed must share one time zone".to_owned(),
+                ));
             }
             if self.data.agency_ids.insert(&agency.id).is_err() {
                 r.error(t.issue("agency_id", format!("duplicate agency_id '{}'", agency.id)));
@@ -691,10 +692,10 @@ impl<'a, 'p> Loader<'a, 'p> {
             }
             let start_date = t.parse(start, "start_date", "a YYYYMMDD date", r, parse_date);
             let end_date = t.parse(end, "end_date", "a YYYYMMDD date", r, parse_date);
-            if let (Some(s), Some(e)) = (start_date, end_date) {
-                if e < s {
-                    r.error(t.issue("end_date", "is before start_date".to_owned()));
-                }
+            if let (Some(s), Some(e)) = (start_date, end_date)
+                && e < s
+            {
+                r.error(t.issue("end_date", "is before start_date".to_owned()));
             }
             if services.ids.insert(service_id).is_err() {
                 r.error(t.issue("service_id", format!("duplicate service_id '{service_id}'")));
@@ -1091,10 +1092,10 @@ impl<'a, 'p> Loader<'a, 'p> {
             if dep.is_none() {
                 dep = arr;
             }
-            if let (Some(a), Some(d)) = (arr, dep) {
-                if d < a {
-                    r.error(t.issue("departure_time", "is before arrival_time".to_owned()));
-                }
+            if let (Some(a), Some(d)) = (arr, dep)
+                && d < a
+            {
+                r.error(t.issue("departure_time", "is before arrival_time".to_owned()));
             }
             let pick = t
                 .parse(pickup, "pickup_type", "0–3", r, parse_enum(3))

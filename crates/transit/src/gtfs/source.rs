@@ -23,6 +23,9 @@ pub(crate) enum FeedSource {
     },
 }
 
+/// A readable file of the feed.
+pub(crate) type FeedFile = Box<dyn Read + Send>;
+
 /// Files bigger than this are read on a background thread.
 const BACKGROUND_THRESHOLD: u64 = 4 << 20;
 const CHUNK: usize = 1 << 20;
@@ -80,10 +83,7 @@ impl FeedSource {
 
     /// Opens `name` (e.g. `stops.txt`), returning its reader and uncompressed
     /// size, or `None` when the feed has no such file.
-    pub(crate) fn open_file(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Box<dyn Read + Send>, u64)>, LoadError> {
+    pub(crate) fn open_file(&self, name: &str) -> Result<Option<(FeedFile, u64)>, LoadError> {
         match self {
             FeedSource::Dir { path } => {
                 let file_path = path.join(name);
