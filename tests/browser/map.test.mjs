@@ -30,6 +30,9 @@ let browser = null;
 let context = null;
 let page = null;
 const consoleErrors = [];
+// A failed setup is rethrown by every test, so it is reported (and counted) as a failure
+// with its own message instead of a bare hook error.
+let setupError = null;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -65,7 +68,7 @@ async function startServer() {
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-open'], {
     stdio: ['ignore', log, log],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+    env: { ...process.env, CITYOS_LOG: process.env.CITYOS_LOG || 'info' },
   });
   fs.closeSync(log);
   let exited = null;
@@ -151,20 +154,30 @@ describe('cityos web map', { timeout: 300_000 }, () => {
   let pinnedQuery = '';   // '?time=…' when "now" has no service in the demo city
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); this test never downloads a browser`);
+    try {
+      if (!fs.existsSync(CHROMIUM)) {
+        throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); this test never downloads a browser`);
+      }
+      await startServer();
+      network = await getJson('/api/v1/network');
+      routesGeo = await getJson('/api/v1/routes.geojson');
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+      });
+      context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
+      page = await context.newPage();
+      watchConsole(page);
+    } catch (err) {
+      setupError = err;
     }
-    await startServer();
-    network = await getJson('/api/v1/network');
-    routesGeo = await getJson('/api/v1/routes.geojson');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-    });
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
-    page = await context.newPage();
-    watchConsole(page);
   }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
+
+  // `it`, but failing straight away with the setup's error when there was one.
+  const step = (name, fn) => it(name, async () => {
+    if (setupError) throw setupError;
+    await fn();
+  });
 
   after(async () => {
     try {
@@ -175,7 +188,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     }
   });
 
-  it('loads, draws routes and stops, and shows the network summary', async () => {
+  step('loads, draws routes and stops, and shows the network summary', async () => {
     await openMap(page);
     const ds = await page.evaluate(() => ({ ...document.body.dataset }));
     assert.ok(Number(ds.routesDrawn) > 0, `routesDrawn=${ds.routesDrawn}`);
@@ -190,7 +203,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     assert.deepEqual(consoleErrors, [], 'console errors while loading');
   });
 
-  it('paints the routes in their colours', async () => {
+  step('paints the routes in their colours', async () => {
     const drawnRoutes = await page.evaluate(() => window.cityosMap.routes);
     // Explicit colours win; the bus kinds fall back to the documented palette.
     const byId = new Map(drawnRoutes.map((r) => [r.route_id, r]));
@@ -219,7 +232,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     assert.ok(total >= 50, `only ${total} canvas pixels have a route colour (${colors.join(', ')}): ${found.join(', ')}`);
   });
 
-  it('opens a stop panel with departures when a stop is clicked', async () => {
+  step('opens a stop panel with departures when a stop is clicked', async () => {
     const candidates = await isolatedStops(page, 40);
     assert.ok(candidates.length > 0, 'no clickable stop found');
     // The demo city might have no service at this hour; fall back to a pinned morning time.
@@ -253,7 +266,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     }
   });
 
-  it('switches every visible label between Korean and English', async () => {
+  step('switches every visible label between Korean and English', async () => {
     const labels = () => page.evaluate(() => ({
       lang: document.documentElement.lang,
       legend: document.querySelector('#legend-title').textContent.trim(),
@@ -293,7 +306,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await koContext.close();
   });
 
-  it('finds a stop by name and flies to it', async () => {
+  step('finds a stop by name and flies to it', async () => {
     // A name the search ranks within its first page, so the test can click it.
     let target = null;
     const others = await isolatedStops(page, 40);
@@ -323,7 +336,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await page.screenshot({ path: path.join(OUT, 'map.png') });
   });
 
-  it('logged no console errors', () => {
+  step('logged no console errors', () => {
     assert.deepEqual(consoleErrors, []);
   });
 });

@@ -136,13 +136,13 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found);
     routes
         .layer(from_fn_with_state(state.clone(), metrics::track))
-        .layer(from_fn(normalize_errors))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(from_fn(normalize_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))

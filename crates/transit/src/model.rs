@@ -5,7 +5,7 @@
 //! grouped by trip (`Trips::stop_times_start`), so a trip's stop times are one
 //! contiguous slice and a whole Seoul-scale feed costs about 20 bytes per
 //! stop time. This is what gets serialised into the store; derived lookups
-//! live in [`crate::index`].
+//! live in [`crate::network`].
 
 use rustc_hash::FxHashMap as HashMap;
 
