@@ -223,7 +223,9 @@ impl Network {
         let Some(body) = bytes.strip_prefix(FORMAT.as_slice()) else {
             return Err(DecodeError::Format(bytes.iter().take(8).copied().collect()));
         };
-        Network::new(postcard::from_bytes(body)?)
+        let data: NetworkData = postcard::from_bytes(body)?;
+        data.validate().map_err(DecodeError::Invalid)?;
+        Network::new(data)
     }
 
     /// Counts, extent and dates of the network.
@@ -444,7 +446,7 @@ impl Network {
                     stop_time: i,
                     service_date: day,
                     time,
-                    at: day_start + SignedDuration::from_secs(i64::from(time)),
+                    at: day_start.saturating_add(SignedDuration::from_secs(i64::from(time))).unwrap_or(day_start),
                 });
             }
         }
@@ -477,7 +479,7 @@ impl Network {
                             stop_time: i,
                             service_date: day,
                             time,
-                            at: day_start + SignedDuration::from_secs(i64::from(time)),
+                            at: day_start.saturating_add(SignedDuration::from_secs(i64::from(time))).unwrap_or(day_start),
                         });
                     }
                     start += f.headway;
@@ -495,7 +497,7 @@ impl Network {
 
     /// The instant a service-day time falls at, in the network's time zone.
     pub fn instant(&self, date: Date, time: ServiceSeconds) -> Option<Timestamp> {
-        Some(service_day_start(date, &self.timezone)? + SignedDuration::from_secs(i64::from(time)))
+        service_day_start(date, &self.timezone)?.checked_add(SignedDuration::from_secs(i64::from(time))).ok()
     }
 }
 

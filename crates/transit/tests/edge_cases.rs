@@ -231,3 +231,58 @@ fn nearby_stops_are_within_the_radius_nearest_first() {
         vec![network.data().stops.ids.get("S2").unwrap()]
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("T1".to_owned()),
+            Just("P1".to_owned()),
+            Just("S3".to_owned()),
+            "[0-9]{1,3}",
+            "[0-9]{1,2}:[0-9]{2}:[0-9]{2}",
+            any::<String>(),
+            Just("\"quoted, field\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever stop_times.txt holds, the loader answers with a network or
+        /// with errors located in that file, and never panics.
+        #[test]
+        fn on_any_stop_times(rows in proptest::collection::vec(proptest::collection::vec(field(), 0..7), 0..12)) {
+            let mut text = String::from("trip_id,arrival_time,departure_time,stop_id,stop_sequence,pickup_type\n");
+            for row in rows {
+                text.push_str(&row.join(","));
+                text.push('\n');
+            }
+            match load(&feed(&text)) {
+                Ok((network, _)) => {
+                    let again = Network::from_bytes(&network.to_bytes()).unwrap();
+                    prop_assert_eq!(again.summary(), network.summary());
+                }
+                Err(LoadError::Invalid(report)) => {
+                    prop_assert!(report.errors.iter().all(|e| e.file == "stop_times.txt" || e.file == "trips.txt"), "{}", report);
+                }
+                Err(other) => prop_assert!(false, "unexpected {}", other),
+            }
+        }
+
+        /// Damaged stored bytes are refused, never a panic.
+        #[test]
+        fn on_damaged_network_bytes(cut in 0usize..2000, flip in any::<u8>(), at in any::<prop::sample::Index>()) {
+            let stop_times = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT1,08:00:00,08:00:00,P1,1\nT1,08:10:00,08:10:00,S3,2\n";
+            let (network, _) = load(&feed(stop_times)).unwrap();
+            let mut bytes = network.to_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] ^= flip;
+            bytes.truncate(bytes.len().saturating_sub(cut % 64));
+            let _ = Network::from_bytes(&bytes);
+        }
+    }
+}

@@ -691,10 +691,14 @@ pub async fn departures(
                 .to_zoned(tz.clone())
                 .map_err(|e| ApiError::invalid("date", e.to_string()))?
                 .timestamp();
-            midnight + jiff::SignedDuration::from_secs(i64::from(secs))
+            midnight
+                .checked_add(jiff::SignedDuration::from_secs(i64::from(secs)))
+                .map_err(|_| ApiError::invalid("date", "the date is out of range"))?
         }
     };
-    let until = from + jiff::SignedDuration::from_mins(i64::from(window));
+    let until = from
+        .checked_add(jiff::SignedDuration::from_mins(i64::from(window)))
+        .map_err(|_| ApiError::invalid("date", "the date is out of range"))?;
     let d = network.data();
     let items = network
         .departures(s, from, until, limit)
