@@ -517,69 +517,158 @@ impl NetworkData {
             if ok { Ok(()) } else { Err(what.to_owned()) }
         }
         fn refs(values: &[u32], len: usize, optional: bool, what: &str) -> Result<(), String> {
-            check(values.iter().all(|&v| (v as usize) < len || (optional && v == NONE)), what)
+            check(
+                values
+                    .iter()
+                    .all(|&v| (v as usize) < len || (optional && v == NONE)),
+                what,
+            )
         }
         fn starts(start: &[u32], groups: usize, items: usize, what: &str) -> Result<(), String> {
             check(
-                start.len() == groups + 1 && start.is_sorted() && start.last().is_some_and(|&l| l as usize == items),
+                start.len() == groups + 1
+                    && start.is_sorted()
+                    && start.last().is_some_and(|&l| l as usize == items),
                 what,
             )
         }
         let s = &self.stops;
         let n = s.ids.len();
         check(
-            [s.codes.len(), s.names.len(), s.lat.len(), s.lon.len(), s.location_type.len(), s.parent.len(), s.wheelchair.len(), s.platform_codes.len()]
-                .iter()
-                .all(|&l| l == n),
+            [
+                s.codes.len(),
+                s.names.len(),
+                s.lat.len(),
+                s.lon.len(),
+                s.location_type.len(),
+                s.parent.len(),
+                s.wheelchair.len(),
+                s.platform_codes.len(),
+            ]
+            .iter()
+            .all(|&l| l == n),
             "stop columns differ in length",
         )?;
         refs(&s.parent, n, true, "a stop's parent is out of range")?;
         check(self.agency_ids.len() == self.agencies.len(), "agency ids")?;
         check(self.route_ids.len() == self.routes.len(), "route ids")?;
-        check(self.routes.iter().all(|r| (r.agency as usize) < self.agencies.len()), "a route's agency is out of range")?;
+        check(
+            self.routes
+                .iter()
+                .all(|r| (r.agency as usize) < self.agencies.len()),
+            "a route's agency is out of range",
+        )?;
         let t = &self.trips;
         let trips = t.ids.len();
         check(
-            [t.route.len(), t.service.len(), t.shape.len(), t.headsign.len(), t.direction.len(), t.block.len(), t.short_name.len(), t.wheelchair.len(), t.bikes.len()]
-                .iter()
-                .all(|&l| l == trips),
+            [
+                t.route.len(),
+                t.service.len(),
+                t.shape.len(),
+                t.headsign.len(),
+                t.direction.len(),
+                t.block.len(),
+                t.short_name.len(),
+                t.wheelchair.len(),
+                t.bikes.len(),
+            ]
+            .iter()
+            .all(|&l| l == trips),
             "trip columns differ in length",
         )?;
-        refs(&t.route, self.routes.len(), false, "a trip's route is out of range")?;
-        refs(&t.service, self.services.ids.len(), false, "a trip's service is out of range")?;
-        refs(&t.shape, self.shapes.ids.len(), true, "a trip's shape is out of range")?;
+        refs(
+            &t.route,
+            self.routes.len(),
+            false,
+            "a trip's route is out of range",
+        )?;
+        refs(
+            &t.service,
+            self.services.ids.len(),
+            false,
+            "a trip's service is out of range",
+        )?;
+        refs(
+            &t.shape,
+            self.shapes.ids.len(),
+            true,
+            "a trip's shape is out of range",
+        )?;
         for column in [&t.headsign, &t.block, &t.short_name] {
-            refs(column, self.strings.len(), true, "a trip's text is out of range")?;
+            refs(
+                column,
+                self.strings.len(),
+                true,
+                "a trip's text is out of range",
+            )?;
         }
         let st = &self.stop_times;
         let rows = st.stop.len();
         check(
-            [st.arrival.len(), st.departure.len(), st.sequence.len(), st.shape_dist.len(), st.flags.len()].iter().all(|&l| l == rows),
+            [
+                st.arrival.len(),
+                st.departure.len(),
+                st.sequence.len(),
+                st.shape_dist.len(),
+                st.flags.len(),
+            ]
+            .iter()
+            .all(|&l| l == rows),
             "stop time columns differ in length",
         )?;
-        starts(&t.stop_times_start, trips, rows, "trip stop time ranges are inconsistent")?;
+        starts(
+            &t.stop_times_start,
+            trips,
+            rows,
+            "trip stop time ranges are inconsistent",
+        )?;
         refs(&st.stop, n, false, "a stop time's stop is out of range")?;
         check(
-            st.headsigns.iter().all(|&(row, text)| (row as usize) < rows && (text as usize) < self.strings.len())
+            st.headsigns
+                .iter()
+                .all(|&(row, text)| (row as usize) < rows && (text as usize) < self.strings.len())
                 && st.headsigns.is_sorted(),
             "stop headsigns are out of range",
         )?;
         let sv = &self.services;
         let services = sv.ids.len();
-        check(sv.weekdays.len() == services && sv.start.len() == services && sv.end.len() == services, "service columns differ in length")?;
         check(
-            sv.exceptions.iter().all(|e| (e.0 as usize) < services) && sv.exceptions.is_sorted_by_key(|e| (e.0, e.1)),
+            sv.weekdays.len() == services && sv.start.len() == services && sv.end.len() == services,
+            "service columns differ in length",
+        )?;
+        check(
+            sv.exceptions.iter().all(|e| (e.0 as usize) < services)
+                && sv.exceptions.is_sorted_by_key(|e| (e.0, e.1)),
             "service exceptions are out of range or unsorted",
         )?;
         let sh = &self.shapes;
-        check(sh.lat.len() == sh.lon.len() && sh.lat.len() == sh.dist.len(), "shape columns differ in length")?;
-        starts(&sh.start, sh.ids.len(), sh.lat.len(), "shape point ranges are inconsistent")?;
-        check(self.frequencies.iter().all(|f| (f.trip as usize) < trips && f.headway > 0), "a frequency is out of range")?;
+        check(
+            sh.lat.len() == sh.lon.len() && sh.lat.len() == sh.dist.len(),
+            "shape columns differ in length",
+        )?;
+        starts(
+            &sh.start,
+            sh.ids.len(),
+            sh.lat.len(),
+            "shape point ranges are inconsistent",
+        )?;
+        check(
+            self.frequencies
+                .iter()
+                .all(|f| (f.trip as usize) < trips && f.headway > 0),
+            "a frequency is out of range",
+        )?;
         check(
             self.transfers.iter().all(|x| {
-                [x.from_stop, x.to_stop].iter().all(|&v| v == NONE || (v as usize) < n)
-                    && [x.from_route, x.to_route].iter().all(|&v| v == NONE || (v as usize) < self.routes.len())
-                    && [x.from_trip, x.to_trip].iter().all(|&v| v == NONE || (v as usize) < trips)
+                [x.from_stop, x.to_stop]
+                    .iter()
+                    .all(|&v| v == NONE || (v as usize) < n)
+                    && [x.from_route, x.to_route]
+                        .iter()
+                        .all(|&v| v == NONE || (v as usize) < self.routes.len())
+                    && [x.from_trip, x.to_trip]
+                        .iter()
+                        .all(|&v| v == NONE || (v as usize) < trips)
             }),
             "a transfer refers out of range",
         )

@@ -446,7 +446,9 @@ impl Network {
                     stop_time: i,
                     service_date: day,
                     time,
-                    at: day_start.saturating_add(SignedDuration::from_secs(i64::from(time))).unwrap_or(day_start),
+                    at: day_start
+                        .saturating_add(SignedDuration::from_secs(i64::from(time)))
+                        .unwrap_or(day_start),
                 });
             }
         }
@@ -479,7 +481,9 @@ impl Network {
                             stop_time: i,
                             service_date: day,
                             time,
-                            at: day_start.saturating_add(SignedDuration::from_secs(i64::from(time))).unwrap_or(day_start),
+                            at: day_start
+                                .saturating_add(SignedDuration::from_secs(i64::from(time)))
+                                .unwrap_or(day_start),
                         });
                     }
                     start += f.headway;
@@ -497,7 +501,9 @@ impl Network {
 
     /// The instant a service-day time falls at, in the network's time zone.
     pub fn instant(&self, date: Date, time: ServiceSeconds) -> Option<Timestamp> {
-        service_day_start(date, &self.timezone)?.checked_add(SignedDuration::from_secs(i64::from(time))).ok()
+        service_day_start(date, &self.timezone)?
+            .checked_add(SignedDuration::from_secs(i64::from(time)))
+            .ok()
     }
 }
 
