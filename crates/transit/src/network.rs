@@ -466,7 +466,7 @@ impl Network {
                 continue;
             }
             let first = trips.stop_time_range(trip).start;
-            let offset = st.departure[i as usize] - st.departure[first];
+            let offset = st.departure[i as usize].saturating_sub(st.departure[first]);
             let begin = self.data.frequencies.partition_point(|f| f.trip < trip);
             for f in self.data.frequencies[begin..]
                 .iter()
@@ -474,7 +474,7 @@ impl Network {
             {
                 let mut start = f.start;
                 while start < f.end {
-                    let time = start + offset;
+                    let time = start.saturating_add(offset);
                     if (lo..=hi).contains(&time) {
                         out.push(Departure {
                             trip,
@@ -486,7 +486,7 @@ impl Network {
                                 .unwrap_or(day_start),
                         });
                     }
-                    start += f.headway;
+                    start = start.saturating_add(f.headway);
                 }
             }
         }
