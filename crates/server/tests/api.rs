@@ -771,3 +771,24 @@ fn every_declared_access_rule_is_well_formed() {
         }
     }
 }
+
+#[tokio::test]
+async fn large_answers_are_compressed_for_clients_that_accept_it() {
+    let h = sqlite().await;
+    let plain = h.get("/api/v1/stops.geojson").await;
+    let gzipped = h
+        .send(
+            Request::get("/api/v1/stops.geojson")
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(gzipped.headers["content-encoding"], "gzip");
+    assert!(
+        gzipped.body.len() * 3 < plain.body.len(),
+        "{} vs {} bytes",
+        gzipped.body.len(),
+        plain.body.len()
+    );
+}
