@@ -223,24 +223,24 @@ impl Ledger {
             return Err(Refusal::SameAccount(t.debit.clone()));
         }
         let debit_after = self.balance(&t.debit) - t.amount;
-        if let Some(floor) = self.limits(&t.debit).floor {
-            if debit_after < floor {
-                return Err(Refusal::BelowFloor {
-                    account: t.debit.clone(),
-                    would_be: debit_after,
-                    floor,
-                });
-            }
+        if let Some(floor) = self.limits(&t.debit).floor
+            && debit_after < floor
+        {
+            return Err(Refusal::BelowFloor {
+                account: t.debit.clone(),
+                would_be: debit_after,
+                floor,
+            });
         }
         let credit_after = self.balance(&t.credit) + t.amount;
-        if let Some(ceiling) = self.limits(&t.credit).ceiling {
-            if credit_after > ceiling {
-                return Err(Refusal::AboveCeiling {
-                    account: t.credit.clone(),
-                    would_be: credit_after,
-                    ceiling,
-                });
-            }
+        if let Some(ceiling) = self.limits(&t.credit).ceiling
+            && credit_after > ceiling
+        {
+            return Err(Refusal::AboveCeiling {
+                account: t.credit.clone(),
+                would_be: credit_after,
+                ceiling,
+            });
         }
         Ok(Applied::New)
     }
