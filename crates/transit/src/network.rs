@@ -100,6 +100,8 @@ pub struct Network {
     route_trips: Vec<u32>,
     /// Trips with frequencies.txt entries, sorted by trip.
     frequency_trips: Vec<u32>,
+    /// Metres per unit of `shape_dist_traveled` (feeds use metres, km, miles or feet).
+    shape_dist_metres: f64,
 }
 
 impl Network {
@@ -183,7 +185,9 @@ impl Network {
         frequency_trips.dedup();
         data.frequencies.sort_by_key(|f| (f.trip, f.start));
 
+        let shape_dist_metres = shape_dist_unit(&data);
         Ok(Network {
+            shape_dist_metres,
             data,
             timezone,
             stop_tree,
@@ -350,6 +354,47 @@ impl Network {
         routes
     }
 
+    /// Metres travelled on `route` from stop `from` to stop `to` (stations
+    /// match their platforms), along the first trip that calls at both in
+    /// that order: by `shape_dist_traveled` when the feed gives it in metres
+    /// (as the city generator does), else stop to stop in straight lines.
+    pub fn distance_on_route(&self, route: u32, from: u32, to: u32) -> Option<f64> {
+        let d = &self.data;
+        let at = |place: u32, stop: u32| stop == place || d.stops.parent[stop as usize] == place;
+        let trips = (0..d.trips.len() as u32).filter(|&t| d.trips.route[t as usize] == route);
+        for trip in trips {
+            let range = d.trips.stop_time_range(trip);
+            let Some(i) = range.clone().find(|&i| at(from, d.stop_times.stop[i])) else {
+                continue;
+            };
+            let Some(j) = (i + 1..range.end).find(|&j| at(to, d.stop_times.stop[j])) else {
+                continue;
+            };
+            let (di, dj) = (d.stop_times.shape_dist[i], d.stop_times.shape_dist[j]);
+            if di.is_finite() && dj.is_finite() && dj >= di {
+                return Some(f64::from(dj - di) * self.shape_dist_metres);
+            }
+            let position = |k: usize| {
+                let s = d.stop_times.stop[k] as usize;
+                (d.stops.lat[s], d.stops.lon[s])
+            };
+            return Some(
+                (i..j)
+                    .map(|k| {
+                        let (a, b) = (position(k), position(k + 1));
+                        haversine_m(a.0, a.1, b.0, b.1)
+                    })
+                    .sum(),
+            );
+        }
+        None
+    }
+
+    /// Metres per unit of the feed's `shape_dist_traveled`.
+    pub fn shape_dist_metres(&self) -> f64 {
+        self.shape_dist_metres
+    }
+
     /// Distinct shapes used by `route`'s trips.
     pub fn route_shapes(&self, route: u32) -> &[u32] {
         &self.route_shapes[route as usize]
@@ -505,6 +550,60 @@ impl Network {
             .checked_add(SignedDuration::from_secs(i64::from(time)))
             .ok()
     }
+}
+
+/// Infers the unit of `shape_dist_traveled` by comparing it with straight
+/// lines between stops on a sample of trips: GTFS leaves the unit to the feed.
+fn shape_dist_unit(data: &NetworkData) -> f64 {
+    let (mut dist, mut metres) = (0.0f64, 0.0f64);
+    // Shapes' own points measure the same path their distances do.
+    let shapes = &data.shapes;
+    for shape in 0..shapes.len() as u32 {
+        let points = shapes.points(shape);
+        for k in points.start..points.end.saturating_sub(1) {
+            let (a, b) = (shapes.dist[k], shapes.dist[k + 1]);
+            if a.is_finite() && b.is_finite() && b >= a {
+                dist += f64::from(b - a);
+                metres += haversine_m(
+                    shapes.lat[k],
+                    shapes.lon[k],
+                    shapes.lat[k + 1],
+                    shapes.lon[k + 1],
+                );
+            }
+        }
+    }
+    if dist <= 0.0 {
+        // No distances on shapes: compare stop times' distances with straight lines between stops.
+        let st = &data.stop_times;
+        let step = (data.trips.len() / 200).max(1);
+        for trip in (0..data.trips.len() as u32).step_by(step) {
+            let range = data.trips.stop_time_range(trip);
+            for k in range.start..range.end.saturating_sub(1) {
+                let (a, b) = (st.shape_dist[k], st.shape_dist[k + 1]);
+                let (s, t) = (st.stop[k] as usize, st.stop[k + 1] as usize);
+                let m = haversine_m(
+                    data.stops.lat[s],
+                    data.stops.lon[s],
+                    data.stops.lat[t],
+                    data.stops.lon[t],
+                );
+                if a.is_finite() && b.is_finite() && b > a && m.is_finite() {
+                    dist += f64::from(b - a);
+                    metres += m;
+                }
+            }
+        }
+    }
+    if dist <= 0.0 {
+        return 1.0;
+    }
+    // Units differ by large factors, so the nearest on a log scale is unambiguous.
+    let ratio = metres / dist;
+    [1.0, 1000.0, 1609.344, 0.3048]
+        .into_iter()
+        .min_by(|a, b| (ratio / a).ln().abs().total_cmp(&(ratio / b).ln().abs()))
+        .unwrap_or(1.0)
 }
 
 /// Whether a stop is somewhere riders look for: a station, or a stop that is not a platform of one.

@@ -264,3 +264,52 @@ fn network_survives_a_round_trip_through_bytes() {
         network.departures(stop, a, b, 50)
     );
 }
+
+#[test]
+fn shape_distance_units_are_recognised() {
+    // HART gives shape_dist_traveled in kilometres (12 m between its first two shape points is 0.012).
+    if let Some(path) = shared("gtfs/hart-tampa-2018/hart.zip") {
+        assert_eq!(load(&path).shape_dist_metres(), 1000.0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    cityos_sim_free_city(dir.path());
+}
+
+/// A two-stop feed with distances in metres, 1.1 km apart.
+fn cityos_sim_free_city(dir: &Path) {
+    let files = [
+        (
+            "agency.txt",
+            "agency_name,agency_url,agency_timezone\nBus,https://x.org,Asia/Seoul\n",
+        ),
+        (
+            "stops.txt",
+            "stop_id,stop_name,stop_lat,stop_lon\nA,A,37.5000,127.0\nB,B,37.5100,127.0\nC,C,37.5200,127.0\n",
+        ),
+        (
+            "routes.txt",
+            "route_id,route_short_name,route_type\nR,1,3\n",
+        ),
+        (
+            "calendar.txt",
+            "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\nS,1,1,1,1,1,1,1,20260101,20261231\n",
+        ),
+        ("trips.txt", "route_id,service_id,trip_id\nR,S,T\n"),
+        (
+            "stop_times.txt",
+            "trip_id,arrival_time,departure_time,stop_id,stop_sequence,shape_dist_traveled\nT,08:00:00,08:00:00,A,1,0\nT,08:05:00,08:05:00,B,2,1150\nT,08:10:00,08:10:00,C,3,2300\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let network = load(dir);
+    assert_eq!(network.shape_dist_metres(), 1.0);
+    let id = |s: &str| network.data().stops.ids.get(s).unwrap();
+    assert_eq!(network.distance_on_route(0, id("A"), id("C")), Some(2300.0));
+    assert_eq!(
+        network.distance_on_route(0, id("C"), id("A")),
+        None,
+        "not in the direction of travel"
+    );
+}
