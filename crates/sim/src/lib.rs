@@ -1,4 +1,5 @@
-//! A deterministic, seeded generator of a Seoul-like city as a GTFS feed.
+//! Simulation of a Seoul-like city: a deterministic, seeded generator of
+//! its GTFS feed, and [`riders`] who tap cards on its buses and subway.
 //!
 //! [`generate_city`] lays out a jittered road grid around Seoul City Hall,
 //! runs Seoul-style bus routes on it — 간선 trunk (blue, `101`–`752`),
@@ -29,6 +30,7 @@ mod date;
 mod geo;
 mod names;
 mod network;
+pub mod riders;
 mod rng;
 mod schedule;
 mod write;
