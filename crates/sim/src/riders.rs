@@ -186,7 +186,7 @@ mod tests {
         for rider in 0..400 {
             let mine: Vec<&SimTap> = taps.iter().filter(|t| t.rider == rider).collect();
             assert!(
-                mine.len() % 2 == 0
+                mine.len().is_multiple_of(2)
                     && mine
                         .chunks(2)
                         .all(|p| p[0].tap_in && !p[1].tap_in && p[0].at < p[1].at)
