@@ -33,6 +33,8 @@ pub enum TransferKind {
     Refund,
     /// A lost card's balance moved to its replacement.
     BalanceMove,
+    /// Fares split between the operators who carried the journey.
+    Settlement,
 }
 
 impl TransferKind {
@@ -44,6 +46,7 @@ impl TransferKind {
             TransferKind::FareAdjustment => "fare_adjustment",
             TransferKind::Refund => "refund",
             TransferKind::BalanceMove => "balance_move",
+            TransferKind::Settlement => "settlement",
         }
     }
 
@@ -55,6 +58,7 @@ impl TransferKind {
             TransferKind::FareAdjustment,
             TransferKind::Refund,
             TransferKind::BalanceMove,
+            TransferKind::Settlement,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -296,6 +300,11 @@ impl Ledger {
             mismatched_accounts: mismatched,
             accounts_outside_limits: outside,
         }
+    }
+
+    /// Every account with any movement.
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.totals.keys().map(String::as_str)
     }
 
     /// Every transfer touching `account`, oldest first.
