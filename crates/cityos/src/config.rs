@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Settings shared by every command that touches the store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name.
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules.
     #[arg(long, env = "CITYOS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other files [default: ./cityos-data].
@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// The city's name in the web page header.
     #[arg(long, env = "CITYOS_CITY_NAME")]
     pub city_name: Option<String>,
+    /// TOML file of fare rules [default: Seoul's, built in].
+    #[arg(long, env = "CITYOS_FARE_RULES")]
+    pub fare_rules: Option<PathBuf>,
 }
 
 /// The config file's contents; every key optional.
@@ -45,6 +48,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     basemap_url: Option<String>,
     city_name: Option<String>,
+    fare_rules: Option<PathBuf>,
 }
 
 /// Settings after merging every source.
@@ -60,6 +64,8 @@ pub struct Settings {
     pub basemap_url: Option<String>,
     /// City name.
     pub city_name: String,
+    /// Fare rules file, if not Seoul's.
+    pub fare_rules: Option<PathBuf>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -72,6 +78,19 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 }
 
 impl Settings {
+    /// The fare rules in force: the configured file, or Seoul's.
+    pub fn fare_rules(&self) -> anyhow::Result<cityos_fare::FareRules> {
+        match &self.fare_rules {
+            None => Ok(cityos_fare::FareRules::seoul()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read fare rules {}", path.display()))?;
+                cityos_fare::FareRules::from_toml(&text)
+                    .with_context(|| format!("fare rules {} are not valid", path.display()))
+            }
+        }
+    }
+
     /// Merges flags/env (`store`, `serve`) over the config file over defaults.
     pub fn resolve(store: &StoreArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Settings> {
         let file = read_file(store.config.as_deref())?;
@@ -102,12 +121,14 @@ impl Settings {
             .and_then(|s| s.city_name.clone())
             .or(file.city_name)
             .unwrap_or_else(|| "cityos".to_owned());
+        let fare_rules = serve.and_then(|s| s.fare_rules.clone()).or(file.fare_rules);
         Ok(Settings {
             data_dir,
             database,
             listen,
             basemap_url,
             city_name,
+            fare_rules,
         })
     }
 }
@@ -141,6 +162,7 @@ mod tests {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             basemap_url: None,
             city_name: None,
+            fare_rules: None,
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

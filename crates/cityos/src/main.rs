@@ -57,6 +57,9 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Fares and the card ledger.
+    #[command(subcommand)]
+    Fare(FareCommand),
     /// Measure speed against reference implementations.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -93,6 +96,27 @@ enum UserCommand {
         name: String,
         #[arg(long, value_parser = parse_role)]
         role: Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FareCommand {
+    /// Price a rider's taps: reads `{"category": "adult", "taps": [...]}` as JSON on standard input.
+    Quote {
+        /// TOML fare rules [default: the configured ones, else Seoul's].
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Check the card ledger: sums to zero, every balance equals its entries, no card below its limit.
+    Audit,
+    /// Write the fare rules as GTFS Fares v2 files, as far as Fares v2 can express them.
+    ExportGtfs {
+        /// Output directory.
+        #[arg(long, default_value = "fares-gtfs")]
+        out: PathBuf,
+        /// TOML fare rules [default: the configured ones, else Seoul's].
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -193,12 +217,91 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Fare(command) => fare(command, &cli.store).await,
         Command::Bench(command) => {
             let settings = Settings::resolve(&cli.store, None)?;
             bench::run(command, &settings).await
         }
         Command::GenerateCity { .. } | Command::BenchWorker(_) => {
             unreachable!("handled before the runtime starts")
+        }
+    }
+}
+
+async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()> {
+    let rules_for = |rules: Option<PathBuf>| {
+        let serve = ServeArgs {
+            listen: None,
+            basemap_url: None,
+            city_name: None,
+            fare_rules: rules,
+        };
+        Settings::resolve(store_args, Some(&serve))
+    };
+    match command {
+        FareCommand::Quote { rules } => {
+            let settings = rules_for(rules)?;
+            let rules = settings.fare_rules()?;
+            #[derive(serde::Deserialize)]
+            struct Input {
+                category: cityos_fare::Category,
+                taps: Vec<cityos_fare::Tap>,
+            }
+            let input: Input = serde_json::from_reader(std::io::stdin().lock())
+                .context("standard input must be JSON like {\"category\": \"adult\", \"taps\": [{\"at\": \"2026-03-02T08:00:00\", \"kind\": \"in\", \"stop_id\": \"…\", \"route_id\": \"…\", \"mode\": \"trunk\"}]}")?;
+            let store = open_store(&settings).await?;
+            let network: std::sync::Arc<dyn cityos_card::NetworkView> =
+                match store.active_network().await? {
+                    Some(record) => {
+                        let bytes = store.network_bytes(record.id).await?;
+                        std::sync::Arc::new(cityos_card::TransitView(std::sync::Arc::new(
+                            cityos_transit::Network::from_bytes(&bytes)?,
+                        )))
+                    }
+                    None => std::sync::Arc::new(cityos_card::NoNetwork),
+                };
+            let quote = cityos_fare::quote(&rules, input.category, &input.taps, network.as_ref())?;
+            println!("{}", serde_json::to_string_pretty(&quote)?);
+            Ok(())
+        }
+        FareCommand::Audit => {
+            let settings = rules_for(None)?;
+            let store = open_store(&settings).await?;
+            let desk = cityos_card::CardDesk::open(
+                store,
+                settings.fare_rules()?,
+                std::sync::Arc::new(
+                    || -> std::sync::Arc<dyn cityos_card::NetworkView + Send + Sync> {
+                        std::sync::Arc::new(cityos_card::NoNetwork)
+                    },
+                ),
+            )
+            .await
+            .context("the card log could not be replayed")?;
+            let report = desk.audit().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.holds() {
+                bail!("the ledger audit FAILED");
+            }
+            eprintln!(
+                "the ledger audit holds: {} operations, {} transfers, balances sum to zero",
+                report.operations, report.transfers
+            );
+            Ok(())
+        }
+        FareCommand::ExportGtfs { out, rules } => {
+            let rules = rules_for(rules)?.fare_rules()?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            for (name, text) in cityos_fare::export_gtfs_fares_v2(&rules) {
+                std::fs::write(out.join(name), text)
+                    .with_context(|| format!("cannot write {name}"))?;
+            }
+            eprintln!(
+                "wrote GTFS Fares v2 files to {} (see docs/fares.md for what Fares v2 cannot express)",
+                out.display()
+            );
+            Ok(())
         }
     }
 }
@@ -325,13 +428,17 @@ async fn serve_http(
     settings: &Settings,
     served: Option<Served>,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         UiConfig {
             basemap_url: settings.basemap_url.clone(),
             city_name: settings.city_name.clone(),
         },
     );
+    state
+        .start_cards(settings.fare_rules()?)
+        .await
+        .context("the card desk could not start")?;
     match served {
         Some(served) => state.network.set(served, &state.metrics),
         None => {
@@ -409,7 +516,7 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
     }
     let served = Served {
         id: imported.record.id,
-        network: imported.network,
+        network: std::sync::Arc::new(imported.network),
     };
     serve_http(store, settings, Some(served)).await
 }

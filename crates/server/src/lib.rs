@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Web page settings.
     pub ui: Arc<UiConfig>,
+    /// The smart card desk, once started.
+    pub cards: Option<cityos_card::CardDesk>,
 }
 
 impl AppState {
@@ -73,13 +75,32 @@ impl AppState {
             network: NetworkHandle::default(),
             metrics: Metrics::new(),
             ui: Arc::new(ui),
+            cards: None,
         }
+    }
+
+    /// Starts the card desk over this state's store, pricing with `rules`
+    /// on whatever network is being served at each tap.
+    pub async fn start_cards(
+        &mut self,
+        rules: cityos_fare::FareRules,
+    ) -> Result<(), cityos_card::DeskError> {
+        let handle = self.network.clone();
+        let source: cityos_card::NetworkSource =
+            Arc::new(move || -> Arc<dyn cityos_card::NetworkView + Send + Sync> {
+                match handle.get() {
+                    Some(served) => Arc::new(cityos_card::TransitView(served.network.clone())),
+                    None => Arc::new(cityos_card::NoNetwork),
+                }
+            });
+        self.cards = Some(cityos_card::CardDesk::open(self.store.clone(), rules, source).await?);
+        Ok(())
     }
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    use api::{accounts, admin, system, transit};
+    use api::{accounts, admin, cards, system, transit};
     let routes = Router::new()
         .route("/", get(web::index))
         .route("/app.js", get(web::script))
@@ -119,6 +140,17 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/admin/api-keys/{key_id}",
             delete(accounts::revoke_api_key),
         )
+        .route("/api/v1/cards", post(cards::issue))
+        .route("/api/v1/cards/{card_id}", get(cards::card))
+        .route("/api/v1/cards/{card_id}/history", get(cards::history))
+        .route("/api/v1/cards/{card_id}/top-ups", post(cards::top_up))
+        .route("/api/v1/cards/{card_id}/block", post(cards::block))
+        .route("/api/v1/cards/{card_id}/refund", post(cards::refund))
+        .route("/api/v1/taps", post(cards::taps))
+        .route("/api/v1/fares/quote", post(cards::quote))
+        .route("/api/v1/ridership", get(cards::ridership))
+        .route("/api/v1/ridership/{file}", get(cards::ridership_file))
+        .route("/api/v1/admin/fares/audit", get(cards::audit))
         .route(
             "/api/v1/admin/networks",
             get(admin::list)

@@ -21,8 +21,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Served {
     /// Store id (0 for a network that was never stored).
     pub id: i64,
-    /// The network.
-    pub network: Network,
+    /// The network, shared with whoever prices or predicts on it.
+    pub network: Arc<Network>,
 }
 
 /// Shared handle to the served network.
@@ -70,7 +70,7 @@ impl NetworkHandle {
         self.set(
             Served {
                 id: record.id,
-                network,
+                network: Arc::new(network),
             },
             metrics,
         );

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, admin, system, transit};
+use crate::api::{accounts, admin, cards, system, transit};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -18,6 +18,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         accounts::list_users, accounts::create_user, accounts::update_user,
         accounts::create_api_key, accounts::revoke_api_key,
         admin::import, admin::list, admin::activate,
+        cards::issue, cards::card, cards::history, cards::top_up, cards::block, cards::refund, cards::taps,
+        cards::quote, cards::ridership, cards::ridership_file, cards::audit,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -25,6 +27,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "transit", description = "The transit network from GTFS"),
         (name = "accounts", description = "Citizens and staff signing in"),
         (name = "admin", description = "Users, API keys and network imports"),
+        (name = "cards", description = "The smart transportation card: cards, taps, fares, ridership"),
         (name = "system", description = "Health, metrics, settings"),
     )
 )]

@@ -41,18 +41,22 @@ struct Harness {
 
 async fn harness(store: Store, dir: tempfile::TempDir) -> Harness {
     let (feed, zip) = city(dir.path());
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         UiConfig {
             basemap_url: None,
             city_name: "Test City".into(),
         },
     );
+    state
+        .start_cards(cityos_fare::FareRules::seoul())
+        .await
+        .unwrap();
     let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
     state.network.set(
         Served {
             id: imported.record.id,
-            network: imported.network,
+            network: std::sync::Arc::new(imported.network),
         },
         &state.metrics,
     );
@@ -215,7 +219,9 @@ async fn role_matrix(h: Harness) {
             .replace("{trip_id}", &trip_id)
             .replace("{user_id}", "1")
             .replace("{key_id}", "999999")
-            .replace("{network_id}", "999999");
+            .replace("{network_id}", "999999")
+            .replace("{card_id}", "1000000000000001")
+            .replace("{file}", "ridership.txt");
         let uri = if *pattern == "/api/v1/stops/nearby" {
             format!("{uri}?lat=37.56&lon=126.97")
         } else {
@@ -791,4 +797,198 @@ async fn large_answers_are_compressed_for_clients_that_accept_it() {
         gzipped.body.len(),
         plain.body.len()
     );
+}
+
+/// A rider's day through the HTTP API: a citizen gets a card, a top-up machine
+/// funds it, validators send taps (one late, one repeated), and the city sees
+/// fares, ridership and an audit that holds.
+async fn card_day(h: Harness) {
+    let served = h.network();
+    let d = served.network.data();
+    // A bus route with at least three stops on one trip.
+    let trip = (0..d.trips.len() as u32)
+        .find(|&t| {
+            d.routes[d.trips.route[t as usize] as usize].kind() == cityos_transit::RouteKind::Trunk
+                && d.trips.stop_time_range(t).len() > 8
+        })
+        .unwrap();
+    let range = d.trips.stop_time_range(trip);
+    let route_id = d.route_ids.id(d.trips.route[trip as usize]).to_owned();
+    let stop = |k: usize| {
+        d.stops
+            .ids
+            .id(d.stop_times.stop[range.start + k])
+            .to_owned()
+    };
+
+    let citizen = h.token(Role::Citizen).await;
+    let operator = h.token(Role::TransitOperator).await;
+    let issued = h
+        .call(
+            Method::POST,
+            "/api/v1/cards",
+            Some(&citizen),
+            Some(serde_json::json!({"op_id": "c1", "category": "adult"})),
+        )
+        .await;
+    assert_eq!(
+        issued.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&issued.body)
+    );
+    let card_id = issued.json()["card_id"].as_i64().unwrap();
+    let bad = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/cards/{card_id}/top-ups"),
+            Some(&operator),
+            Some(serde_json::json!({"op_id": "t0", "amount": 600000})),
+        )
+        .await;
+    assert_eq!(bad.json()["error"]["field"], "amount");
+    let top = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/cards/{card_id}/top-ups"),
+            Some(&operator),
+            Some(serde_json::json!({"op_id": "t1", "amount": 10000})),
+        )
+        .await;
+    assert_eq!(top.json()["balance"], 10000);
+
+    let tap = |counter: i64, direction: &str, k: usize, time: &str| {
+        serde_json::json!({"card_id": card_id, "validator_id": "bus-1", "counter": counter, "direction": direction,
+            "stop_id": stop(k), "route_id": route_id, "mode": "trunk", "at": format!("2026-03-04T{time}")})
+    };
+    let first = h
+        .call(
+            Method::POST,
+            "/api/v1/taps",
+            Some(&operator),
+            Some(tap(1, "in", 0, "08:00:00")),
+        )
+        .await;
+    assert_eq!(first.json()["result"], "tap_accepted", "{}", first.json());
+    assert_eq!(first.json()["amount"], 1500);
+    // A batch from a validator that was offline: the second tap repeats counter 1.
+    let batch = h
+        .call(
+            Method::POST,
+            "/api/v1/taps",
+            Some(&operator),
+            Some(serde_json::json!([
+                tap(2, "out", 6, "08:20:00"),
+                tap(1, "in", 0, "08:00:00")
+            ])),
+        )
+        .await;
+    let answers = batch.json();
+    assert_eq!(
+        answers[1],
+        first.json(),
+        "a repeated counter is answered as before"
+    );
+    let card = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/cards/{card_id}"),
+            Some(&citizen),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        card["balance"].as_i64().unwrap(),
+        10000 - 1500 - answers[0]["amount"].as_i64().unwrap()
+    );
+    // Another citizen cannot see the card.
+    let other = h.token(Role::Citizen).await;
+    assert_eq!(
+        h.call(
+            Method::GET,
+            &format!("/api/v1/cards/{card_id}"),
+            Some(&other),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let history = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/cards/{card_id}/history"),
+            Some(&citizen),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        4,
+        "issue, top-up and two taps: {history}"
+    );
+
+    let quote = h
+        .call(Method::POST, "/api/v1/fares/quote", None, Some(serde_json::json!({"category": "youth", "taps": [
+            {"at": "2026-03-04T08:00:00", "kind": "in", "stop_id": stop(0), "route_id": route_id, "mode": "trunk"},
+            {"at": "2026-03-04T08:20:00", "kind": "out", "stop_id": stop(6), "route_id": route_id, "mode": "trunk"}]})))
+        .await;
+    assert_eq!(
+        quote.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&quote.body)
+    );
+    assert!(
+        quote.json()["total"].as_i64().unwrap() >= 900,
+        "youth trunk fare: {}",
+        quote.json()
+    );
+    let bad_quote = h
+        .call(
+            Method::POST,
+            "/api/v1/fares/quote",
+            None,
+            Some(serde_json::json!({"category": "pensioner", "taps": []})),
+        )
+        .await;
+    assert_eq!(bad_quote.status.as_u16() / 100, 4);
+
+    let ridership = h.get("/api/v1/ridership").await.json();
+    assert_eq!(ridership["by_hour"][8]["boardings"], 1);
+    assert!(ridership["stops"][0]["lat"].as_f64().is_some());
+    let ride = String::from_utf8(h.get("/api/v1/ridership/ridership.txt").await.body).unwrap();
+    assert!(
+        ride.starts_with("total_boardings,total_alightings,"),
+        "{ride}"
+    );
+    let audit = h
+        .call(
+            Method::GET,
+            "/api/v1/admin/fares/audit",
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(
+        audit.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&audit.body)
+    );
+    assert_eq!(audit.json()["database_sum"], 0);
+}
+
+#[tokio::test]
+async fn card_day_on_sqlite() {
+    card_day(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn card_day_on_postgres() {
+    if let Some(h) = postgres().await {
+        card_day(h).await;
+    }
 }

@@ -87,7 +87,7 @@ pub async fn import(State(state): State<AppState>, body: Bytes) -> Result<Respon
             state.network.set(
                 Served {
                     id: imported.record.id,
-                    network: imported.network,
+                    network: std::sync::Arc::new(imported.network),
                 },
                 &state.metrics,
             );

@@ -3,5 +3,6 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod cards;
 pub mod system;
 pub mod transit;

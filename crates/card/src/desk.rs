@@ -1,0 +1,371 @@
+//! [`CardDesk`]: the card book behind a group-committing writer.
+//!
+//! Requests queue to one writer task. It takes everything waiting (up to a
+//! batch), executes it on the book, writes the batch to the store in one
+//! transaction, and only then answers every request in it: an answer means
+//! the operation and all its ledger entries are durable. One fsync serves a
+//! whole batch, which is where the throughput comes from.
+//!
+//! The log is self-contained: each operation is stored with the distances
+//! and operators the network told the book while pricing it, so a restart
+//! replays it to exactly the same charges even if the network changed since.
+
+use std::sync::{Arc, RwLock};
+
+use cityos_fare::{Distances, FareRules};
+use cityos_ledger::Won;
+use cityos_store::Store;
+use cityos_store::cards::{CardBatch, CardOpRow, TapKey, TransferRow};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::book::{
+    Answer, CardBook, CardId, CardView, NetworkView, Operation, Request, card_account,
+};
+
+/// Most requests committed together.
+const MAX_BATCH: usize = 8192;
+/// Requests waiting for the writer before new ones are turned away.
+const QUEUE: usize = 65_536;
+
+/// Why the desk could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// The store failed; the request was not applied (retry with the same op_id).
+    #[error("the card store is unavailable: {0}")]
+    Store(#[from] cityos_store::StoreError),
+    /// The desk is overloaded or shutting down; retry with the same op_id.
+    #[error("the card desk is not accepting requests right now")]
+    Unavailable,
+    /// The stored log does not replay to the answers it recorded.
+    #[error("the card log is inconsistent at operation '{0}'")]
+    Inconsistent(String),
+}
+
+/// What the network answered while an operation was priced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Lookups {
+    /// (route, from stop, to stop, metres).
+    distances: Vec<(Option<String>, String, String, Option<u32>)>,
+    /// (route, stop, operator).
+    operators: Vec<(Option<String>, String, String)>,
+}
+
+/// Records every answer of a live network view.
+struct Recording<'a> {
+    inner: &'a dyn NetworkView,
+    seen: std::cell::RefCell<Lookups>,
+}
+
+impl Distances for Recording<'_> {
+    fn distance_m(&self, route_id: Option<&str>, from_stop: &str, to_stop: &str) -> Option<u32> {
+        let d = self.inner.distance_m(route_id, from_stop, to_stop);
+        self.seen.borrow_mut().distances.push((
+            route_id.map(str::to_owned),
+            from_stop.to_owned(),
+            to_stop.to_owned(),
+            d,
+        ));
+        d
+    }
+}
+
+impl NetworkView for Recording<'_> {
+    fn operator(&self, route_id: Option<&str>, stop_id: &str) -> String {
+        let o = self.inner.operator(route_id, stop_id);
+        self.seen.borrow_mut().operators.push((
+            route_id.map(str::to_owned),
+            stop_id.to_owned(),
+            o.clone(),
+        ));
+        o
+    }
+}
+
+/// Answers from a recording, for replay.
+struct Replay<'a>(&'a Lookups);
+
+impl Distances for Replay<'_> {
+    fn distance_m(&self, route_id: Option<&str>, from_stop: &str, to_stop: &str) -> Option<u32> {
+        self.0
+            .distances
+            .iter()
+            .find(|d| d.0.as_deref() == route_id && d.1 == from_stop && d.2 == to_stop)
+            .and_then(|d| d.3)
+    }
+}
+
+impl NetworkView for Replay<'_> {
+    fn operator(&self, route_id: Option<&str>, stop_id: &str) -> String {
+        self.0
+            .operators
+            .iter()
+            .find(|o| o.0.as_deref() == route_id && o.1 == stop_id)
+            .map_or_else(|| "unknown".to_owned(), |o| o.2.clone())
+    }
+}
+
+/// An operation as logged.
+#[derive(Debug, Serialize, Deserialize)]
+struct Logged {
+    op: Operation,
+    lookups: Lookups,
+}
+
+/// Gives the desk the network in force when a request is priced.
+pub type NetworkSource = Arc<dyn Fn() -> Arc<dyn NetworkView + Send + Sync> + Send + Sync>;
+
+struct Job {
+    op_id: String,
+    request: Request,
+    reply: oneshot::Sender<Result<Answer, DeskError>>,
+}
+
+/// The card desk: submit requests, read cards, audit.
+#[derive(Clone)]
+pub struct CardDesk {
+    jobs: mpsc::Sender<Job>,
+    book: Arc<RwLock<CardBook>>,
+    store: Store,
+}
+
+/// What [`CardDesk::audit`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Operations in the log.
+    pub operations: usize,
+    /// Ledger transfers.
+    pub transfers: usize,
+    /// Sum of all balances as the database computes them: must be zero.
+    pub database_sum: Won,
+    /// Accounts whose balance in the database differs from the replayed book.
+    pub mismatched_accounts: Vec<String>,
+    /// Cards below their allowed negative balance.
+    pub cards_below_limit: Vec<String>,
+    /// The in-memory ledger's own audit.
+    pub ledger_holds: bool,
+}
+
+impl AuditReport {
+    /// Whether every invariant holds.
+    pub fn holds(&self) -> bool {
+        self.database_sum == 0
+            && self.mismatched_accounts.is_empty()
+            && self.cards_below_limit.is_empty()
+            && self.ledger_holds
+    }
+}
+
+impl CardDesk {
+    /// Rebuilds the book from the store's log and starts the writer.
+    pub async fn open(
+        store: Store,
+        rules: FareRules,
+        network: NetworkSource,
+    ) -> Result<CardDesk, DeskError> {
+        let book = Arc::new(RwLock::new(replay(&store, rules).await?));
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(rx, book.clone(), store.clone(), network));
+        Ok(CardDesk { jobs, book, store })
+    }
+
+    /// Submits a request; the answer comes once it is durable.
+    pub async fn submit(&self, op_id: &str, request: Request) -> Result<Answer, DeskError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .try_send(Job {
+                op_id: op_id.to_owned(),
+                request,
+                reply,
+            })
+            .map_err(|_| DeskError::Unavailable)?;
+        answer.await.map_err(|_| DeskError::Unavailable)?
+    }
+
+    /// A card's current view.
+    pub fn card(&self, card_id: CardId) -> Option<CardView> {
+        read(&self.book).card(card_id)
+    }
+
+    /// A card's logged operations with their answers, oldest first.
+    pub async fn history(
+        &self,
+        card_id: CardId,
+    ) -> Result<Vec<(String, Request, Answer, i64)>, DeskError> {
+        let rows = self.store.card_ops_of(card_id).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let logged: Logged = serde_json::from_str(&row.request).ok()?;
+                let answer: Answer = serde_json::from_str(&row.answer).ok()?;
+                Some((row.op_id, logged.op.request, answer, row.at))
+            })
+            .collect())
+    }
+
+    /// The fare rules in force.
+    pub fn rules(&self) -> FareRules {
+        read(&self.book).rules().clone()
+    }
+
+    /// Checks the invariants: the ledger in the database sums to zero,
+    /// every account there equals the book replayed from the log, and no
+    /// card is below its allowed negative balance.
+    pub async fn audit(&self) -> Result<AuditReport, DeskError> {
+        let balances = self.store.ledger_balances().await?;
+        let transfers = self.store.transfers_after(0, i64::MAX).await?.len();
+        let operations = self.store.card_ops_after(0, i64::MAX).await?.len();
+        let book = read(&self.book);
+        let ledger = book.ledger();
+        let mut mismatched: Vec<String> = balances
+            .iter()
+            .filter(|(a, b)| ledger.balance(a) != *b)
+            .map(|(a, _)| a.clone())
+            .collect();
+        mismatched.extend(
+            ledger
+                .accounts()
+                .filter(|a| !balances.iter().any(|(b, _)| b == a) && ledger.balance(a) != 0)
+                .map(str::to_owned),
+        );
+        let cards_below_limit = balances
+            .iter()
+            .filter(|(a, b)| {
+                a.starts_with("card:") && ledger.limits(a).floor.is_some_and(|f| *b < f)
+            })
+            .map(|(a, _)| a.clone())
+            .collect();
+        Ok(AuditReport {
+            operations,
+            transfers,
+            database_sum: balances.iter().map(|b| b.1).sum(),
+            mismatched_accounts: mismatched,
+            cards_below_limit,
+            ledger_holds: ledger.audit().holds(),
+        })
+    }
+
+    /// Ridership of every accepted tap.
+    pub fn ridership(&self) -> crate::ridership::Ridership {
+        read(&self.book).ridership()
+    }
+
+    /// The balance of a card account in the in-memory ledger.
+    pub fn balance(&self, card_id: CardId) -> Won {
+        read(&self.book).ledger().balance(&card_account(card_id))
+    }
+}
+
+fn read(book: &RwLock<CardBook>) -> std::sync::RwLockReadGuard<'_, CardBook> {
+    book.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Rebuilds the book by executing the logged operations again, checking each answer.
+async fn replay(store: &Store, rules: FareRules) -> Result<CardBook, DeskError> {
+    let mut book = CardBook::new(rules);
+    let mut after = 0;
+    loop {
+        let rows = store.card_ops_after(after, 10_000).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in rows {
+            let logged: Logged = serde_json::from_str(&row.request)
+                .map_err(|_| DeskError::Inconsistent(row.op_id.clone()))?;
+            let executed = book.execute(&logged.op, &Replay(&logged.lookups));
+            let answer = serde_json::to_string(&executed.answer).unwrap_or_default();
+            if answer != row.answer {
+                return Err(DeskError::Inconsistent(row.op_id));
+            }
+        }
+    }
+    Ok(book)
+}
+
+async fn writer(
+    mut rx: mpsc::Receiver<Job>,
+    book: Arc<RwLock<CardBook>>,
+    store: Store,
+    network: NetworkSource,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let now = cityos_store::now_unix();
+        let view = network();
+        let mut batch = CardBatch::default();
+        let mut replies = Vec::with_capacity(jobs.len());
+        {
+            let mut book = book.write().unwrap_or_else(|e| e.into_inner());
+            for job in jobs.drain(..) {
+                let op = Operation {
+                    op_id: job.op_id,
+                    at: now,
+                    request: job.request,
+                };
+                let recording = Recording {
+                    inner: view.as_ref(),
+                    seen: Default::default(),
+                };
+                let executed = book.execute(&op, &recording);
+                if executed.new {
+                    let answer = serde_json::to_string(&executed.answer).unwrap_or_default();
+                    let kind = serde_json::to_value(&op.request)
+                        .ok()
+                        .and_then(|v| v["kind"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    if let Some((validator_id, counter)) = &executed.tap_key {
+                        batch.taps.push(TapKey {
+                            validator_id: validator_id.clone(),
+                            counter: *counter,
+                            op_id: op.op_id.clone(),
+                        });
+                    }
+                    batch
+                        .transfers
+                        .extend(executed.transfers.iter().map(|t| TransferRow {
+                            id: t.id.clone(),
+                            debit: t.debit.clone(),
+                            credit: t.credit.clone(),
+                            amount: t.amount,
+                            kind: t.kind.as_str().to_owned(),
+                            reference: t.reference.clone(),
+                            at: t.at,
+                        }));
+                    let op_id = op.op_id.clone();
+                    let logged = Logged {
+                        op,
+                        lookups: recording.seen.into_inner(),
+                    };
+                    batch.ops.push(CardOpRow {
+                        seq: 0,
+                        op_id,
+                        kind,
+                        card_id: executed.card_id,
+                        request: serde_json::to_string(&logged).unwrap_or_default(),
+                        answer,
+                        at: now,
+                    });
+                }
+                replies.push((job.reply, executed.answer));
+            }
+        }
+        match store.append_card_batch(batch).await {
+            Ok(()) => {
+                for (reply, answer) in replies {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(DeskError::Unavailable));
+                }
+                // The book ran ahead of the store: rebuild it from what is durable.
+                let rules = read(&book).rules().clone();
+                match replay(&store, rules).await {
+                    Ok(fresh) => *book.write().unwrap_or_else(|e| e.into_inner()) = fresh,
+                    Err(e) => tracing::error!("card book could not be rebuilt: {e}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The card desk on both storage engines: answers only once durable, rebuilds
+//! exactly after a restart, and its audit holds.
+
+use std::sync::Arc;
+
+use cityos_card::{Answer, CardDesk, NetworkSource, NetworkView, Request};
+use cityos_fare::{Category, DistanceTable, Distances, FareRules, Mode, TapKind};
+use cityos_store::{Store, testing};
+
+struct Net(DistanceTable);
+
+impl Distances for Net {
+    fn distance_m(&self, route_id: Option<&str>, from_stop: &str, to_stop: &str) -> Option<u32> {
+        self.0.distance_m(route_id, from_stop, to_stop)
+    }
+}
+
+impl NetworkView for Net {
+    fn operator(&self, route_id: Option<&str>, _stop_id: &str) -> String {
+        if route_id.is_some() {
+            "bus".into()
+        } else {
+            "metro".into()
+        }
+    }
+}
+
+fn network(km: u32) -> NetworkSource {
+    let mut t = DistanceTable::new();
+    t.insert_both_ways(Some("741"), "A", "B", km * 1000);
+    let view: Arc<dyn NetworkView + Send + Sync> = Arc::new(Net(t));
+    Arc::new(move || view.clone())
+}
+
+fn tap(
+    card_id: i64,
+    validator: usize,
+    counter: i64,
+    direction: TapKind,
+    stop: &str,
+    minute: i64,
+) -> Request {
+    let at = jiff::civil::date(2026, 3, 4).at(8, 0, 0, 0) + jiff::SignedDuration::from_mins(minute);
+    Request::Tap {
+        card_id,
+        validator_id: format!("bus-{validator}"),
+        counter,
+        direction,
+        stop_id: stop.into(),
+        route_id: Some("741".into()),
+        mode: Mode::Trunk,
+        vehicle_id: None,
+        at,
+    }
+}
+
+async fn scenario(store: Store) {
+    let desk = CardDesk::open(store.clone(), FareRules::seoul(), network(15))
+        .await
+        .unwrap();
+    let mut cards = vec![];
+    for i in 0..20 {
+        let Answer::Issued { card_id, .. } = desk
+            .submit(
+                &format!("issue-{i}"),
+                Request::Issue {
+                    category: Category::Adult,
+                    registered_to: None,
+                },
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not issued")
+        };
+        desk.submit(
+            &format!("top-{i}"),
+            Request::TopUp {
+                card_id,
+                amount: 50_000,
+            },
+        )
+        .await
+        .unwrap();
+        cards.push(card_id);
+    }
+    // Many validators at once share group commits; each card rides in order.
+    let mut handles = vec![];
+    for (v, &card) in cards.iter().enumerate() {
+        let desk = desk.clone();
+        handles.push(tokio::spawn(async move {
+            let mut answers = vec![];
+            for ride in 0..5i64 {
+                answers.push(
+                    desk.submit(
+                        &format!("tap:bus-{v}:{}", ride * 2),
+                        tap(card, v, ride * 2, TapKind::In, "A", ride * 120),
+                    )
+                    .await
+                    .unwrap(),
+                );
+                answers.push(
+                    desk.submit(
+                        &format!("tap:bus-{v}:{}", ride * 2 + 1),
+                        tap(card, v, ride * 2 + 1, TapKind::Out, "B", ride * 120 + 30),
+                    )
+                    .await
+                    .unwrap(),
+                );
+            }
+            answers
+        }));
+    }
+    for h in handles {
+        for pair in h.await.unwrap().chunks(2) {
+            assert!(
+                matches!(pair[0], Answer::TapAccepted { amount: 1_500, .. }),
+                "{:?}",
+                pair[0]
+            );
+            // 15 km: one 5 km step beyond the base 10 km.
+            assert!(
+                matches!(pair[1], Answer::TapAccepted { amount: 100, .. }),
+                "{:?}",
+                pair[1]
+            );
+        }
+    }
+    let audit = desk.audit().await.unwrap();
+    assert!(audit.holds(), "{audit:?}");
+    assert_eq!(audit.operations, 20 * 2 + 20 * 10);
+    let balance = desk.balance(cards[0]);
+    assert_eq!(balance, 50_000 - 5 * 1_600);
+    // Settle everything: clearing empties into the operator's revenue.
+    let until = jiff::civil::date(2026, 3, 5).at(0, 0, 0, 0);
+    let settled = desk
+        .submit("settle-1", Request::Settle { until })
+        .await
+        .unwrap();
+    assert_eq!(
+        settled,
+        Answer::Settled {
+            journeys: 100,
+            amount: 100 * 1_600
+        }
+    );
+    drop(desk);
+
+    // A restart replays the log to the same book, even if the network changed meanwhile.
+    let again = CardDesk::open(store, FareRules::seoul(), network(40))
+        .await
+        .unwrap();
+    assert_eq!(again.balance(cards[0]), balance);
+    let repeat = again
+        .submit("tap:bus-0:1", tap(cards[0], 0, 1, TapKind::Out, "B", 30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(repeat, Answer::TapAccepted { amount: 100, .. }),
+        "a repeat is answered as before: {repeat:?}"
+    );
+    assert_eq!(again.balance(cards[0]), balance, "and never charged twice");
+    let audit = again.audit().await.unwrap();
+    assert!(audit.holds(), "{audit:?}");
+    assert_eq!(again.history(cards[0]).await.unwrap().len(), 2 + 10);
+    let ridership = again.ridership();
+    assert_eq!(ridership.by_stop().get("A").map(|c| c.boardings), Some(100));
+    assert_eq!(
+        ridership
+            .origin_destination
+            .get(&("A".to_owned(), "B".to_owned())),
+        Some(&100)
+    );
+}
+
+#[tokio::test]
+async fn desk_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(
+        Store::open(&testing::sqlite_path(dir.path()))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn desk_on_postgres() {
+    let Some(url) = testing::postgres_url().await else {
+        return;
+    };
+    scenario(Store::open(&url).await.unwrap()).await;
+}
