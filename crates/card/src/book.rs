@@ -234,6 +234,8 @@ struct Card {
     status: CardStatus,
     /// Taps in time order.
     taps: Vec<PricedTap>,
+    /// The fare engine's state after the last tap, so a tap in order is priced in one step.
+    state: JourneyState,
 }
 
 /// What executing an operation produced.
@@ -427,6 +429,7 @@ impl CardBook {
                         registered_to: *registered_to,
                         status: CardStatus::Active,
                         taps: vec![],
+                        state: JourneyState::new(*category),
                     },
                 );
                 self.ledger.set_limits(
@@ -685,12 +688,19 @@ impl CardBook {
         // Insert in time order; equal times keep arrival order.
         let position = card.taps.partition_point(|p| p.tap.at <= tap.at);
         let late = position < card.taps.len();
-        let window_start = {
+        // A tap in order is priced from the state after the last one; a late
+        // tap reprices every tap that could share a journey with it.
+        let (window_start, mut journey) = if late {
             let earliest = tap
                 .at
                 .checked_sub(jiff::SignedDuration::from_hours(REPRICE_WINDOW_HOURS))
                 .unwrap_or(tap.at);
-            card.taps[..position].partition_point(|p| p.tap.at < earliest)
+            (
+                card.taps[..position].partition_point(|p| p.tap.at < earliest),
+                JourneyState::new(category),
+            )
+        } else {
+            (position, card.state.clone())
         };
         let mut window: Vec<Tap> = card.taps[window_start..]
             .iter()
@@ -699,7 +709,6 @@ impl CardBook {
         window.insert(position - window_start, tap.clone());
         // Price the window tap by tap, as validators would have: the last leg
         // may still be open, so the journey is not finished (no penalty yet).
-        let mut journey = JourneyState::new(category);
         let mut due = vec![0 as Won; window.len()];
         let mut lines = vec![];
         for (k, t) in window.iter().enumerate() {
@@ -792,6 +801,7 @@ impl CardBook {
         for (k, owed) in due.iter().enumerate() {
             card.taps[window_start + k].charged = *owed;
         }
+        card.state = journey;
         let balance = self.ledger.balance(&account);
         (
             Answer::TapAccepted {

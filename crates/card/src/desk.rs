@@ -60,12 +60,20 @@ struct Recording<'a> {
 impl Distances for Recording<'_> {
     fn distance_m(&self, route_id: Option<&str>, from_stop: &str, to_stop: &str) -> Option<u32> {
         let d = self.inner.distance_m(route_id, from_stop, to_stop);
-        self.seen.borrow_mut().distances.push((
-            route_id.map(str::to_owned),
-            from_stop.to_owned(),
-            to_stop.to_owned(),
-            d,
-        ));
+        let mut seen = self.seen.borrow_mut();
+        // Repricing asks the same legs again; the log keeps each answer once.
+        if !seen
+            .distances
+            .iter()
+            .any(|x| x.0.as_deref() == route_id && x.1 == from_stop && x.2 == to_stop)
+        {
+            seen.distances.push((
+                route_id.map(str::to_owned),
+                from_stop.to_owned(),
+                to_stop.to_owned(),
+                d,
+            ));
+        }
         d
     }
 }
@@ -73,11 +81,15 @@ impl Distances for Recording<'_> {
 impl NetworkView for Recording<'_> {
     fn operator(&self, route_id: Option<&str>, stop_id: &str) -> String {
         let o = self.inner.operator(route_id, stop_id);
-        self.seen.borrow_mut().operators.push((
-            route_id.map(str::to_owned),
-            stop_id.to_owned(),
-            o.clone(),
-        ));
+        let mut seen = self.seen.borrow_mut();
+        if !seen
+            .operators
+            .iter()
+            .any(|x| x.0.as_deref() == route_id && x.1 == stop_id)
+        {
+            seen.operators
+                .push((route_id.map(str::to_owned), stop_id.to_owned(), o.clone()));
+        }
         o
     }
 }

@@ -29,6 +29,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000_000)]
         stop_times: u64,
     },
+    /// Durable taps per second through the card desk (validate, price, ledger, commit), vs pgbench's TPC-B on PostgreSQL.
+    Fare {
+        /// Taps to drive.
+        #[arg(long, default_value_t = 400_000)]
+        taps: usize,
+        /// Concurrent validators submitting.
+        #[arg(long, default_value_t = 256)]
+        validators: usize,
+        /// Seconds pgbench runs.
+        #[arg(long, default_value_t = 15)]
+        pgbench_seconds: u32,
+    },
     /// Nearby-stop queries per second in process, vs a linear scan of all stops.
     Nearby {
         /// The feed [default: a generated large city].
@@ -142,6 +154,11 @@ pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<
             queries,
             radius,
         } => bench_nearby(feed, queries, radius),
+        BenchCommand::Fare {
+            taps,
+            validators,
+            pgbench_seconds,
+        } => bench_fare(taps, validators, pgbench_seconds).await,
     }
 }
 
@@ -296,4 +313,170 @@ fn bench_nearby(feed: Option<PathBuf>, queries: usize, radius: f64) -> anyhow::R
         found as f64 / points.len() as f64
     );
     Ok(())
+}
+
+async fn bench_fare(taps: usize, validators: usize, pgbench_seconds: u32) -> anyhow::Result<()> {
+    use cityos_card::{Answer, CardDesk, NetworkView, Request};
+    use cityos_fare::{Category, DistanceTable, FareRules, Mode, TapKind};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir()?;
+    let store =
+        cityos_store::Store::open(&dir.path().join("cards.db").display().to_string()).await?;
+    let mut table = DistanceTable::new();
+    table.insert_both_ways(Some("741"), "A", "B", 14_000);
+    struct Net(DistanceTable);
+    impl cityos_fare::Distances for Net {
+        fn distance_m(&self, r: Option<&str>, a: &str, b: &str) -> Option<u32> {
+            self.0.distance_m(r, a, b)
+        }
+    }
+    impl NetworkView for Net {
+        fn operator(&self, _: Option<&str>, _: &str) -> String {
+            "bus".to_owned()
+        }
+    }
+    let view: Arc<dyn NetworkView + Send + Sync> = Arc::new(Net(table));
+    let desk = CardDesk::open(store, FareRules::seoul(), Arc::new(move || view.clone())).await?;
+    let validators = validators.max(1);
+    let mut cards = Vec::with_capacity(validators);
+    for v in 0..validators {
+        let Answer::Issued { card_id, .. } = desk
+            .submit(
+                &format!("issue-{v}"),
+                Request::Issue {
+                    category: Category::Adult,
+                    registered_to: None,
+                },
+            )
+            .await?
+        else {
+            bail!("card not issued")
+        };
+        desk.submit(
+            &format!("top-{v}"),
+            Request::TopUp {
+                card_id,
+                amount: 500_000,
+            },
+        )
+        .await?;
+        cards.push(card_id);
+    }
+    let per_validator = taps / validators;
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(validators);
+    for (v, card) in cards.into_iter().enumerate() {
+        let desk = desk.clone();
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_validator);
+            let day = jiff::civil::date(2026, 3, 4);
+            for i in 0..per_validator {
+                // Each card rides back and forth every 2 hours of card time.
+                let at = day.at(5, 0, 0, 0)
+                    + jiff::SignedDuration::from_mins((i as i64 / 2) * 120 + (i as i64 % 2) * 40);
+                let request = Request::Tap {
+                    card_id: card,
+                    validator_id: format!("v{v}"),
+                    counter: i as i64,
+                    direction: if i % 2 == 0 {
+                        TapKind::In
+                    } else {
+                        TapKind::Out
+                    },
+                    stop_id: if i % 4 < 2 { "A" } else { "B" }.to_owned(),
+                    route_id: Some("741".to_owned()),
+                    mode: Mode::Trunk,
+                    vehicle_id: None,
+                    at,
+                };
+                let sent = Instant::now();
+                let answer = desk.submit(&format!("tap:v{v}:{i}"), request).await?;
+                latencies.push(sent.elapsed());
+                if matches!(answer, Answer::Refused { .. }) {
+                    anyhow::bail!("tap refused: {answer:?}");
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(taps);
+    for h in handles {
+        latencies.extend(h.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let p = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let rate = latencies.len() as f64 / elapsed;
+    let audit = desk.audit().await?;
+    println!(
+        "cityos card desk (SQLite, WAL, synchronous=FULL): {} taps by {validators} validators in {elapsed:.1} s = {:.0} durable taps/s; latency p50 {:.1} ms, p99 {:.1} ms; audit {}",
+        latencies.len(),
+        rate,
+        p(0.5),
+        p(0.99),
+        if audit.holds() { "holds" } else { "FAILS" }
+    );
+    anyhow::ensure!(
+        audit.holds(),
+        "the audit failed after the benchmark: {audit:?}"
+    );
+
+    // The peer: pgbench's TPC-B-like transactions on a durable PostgreSQL on this machine.
+    match pgbench(pgbench_seconds) {
+        Ok(tps) => println!(
+            "pgbench TPC-B (PostgreSQL, fsync on, synchronous_commit on, 16 clients): {tps:.0} transactions/s; cityos is {:.1}x (targets: >= 100,000 taps/s and >= 10x pgbench)",
+            rate / tps
+        ),
+        Err(e) => println!("pgbench not run: {e} (install Debian's postgresql package)"),
+    }
+    Ok(())
+}
+
+/// Runs pgbench (TPC-B-like, 16 clients, 2 threads) against a fresh durable PostgreSQL and returns its TPS.
+fn pgbench(seconds: u32) -> anyhow::Result<f64> {
+    let bin = cityos_store::testing::bin_dir().map_err(anyhow::Error::msg)?;
+    let url = cityos_store::testing::start_server(true).map_err(anyhow::Error::msg)?;
+    let url = format!("{url}/postgres");
+    let init = Command::new(bin.join("pgbench"))
+        .args(["-i", "-q", "-s", "16", &url])
+        .output()?;
+    if !init.status.success() {
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    let run = Command::new(bin.join("pgbench"))
+        .args([
+            "-c",
+            "16",
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-n",
+            &url,
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&run.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| {
+            l.trim_start_matches("tps = ")
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .with_context(|| {
+            format!(
+                "pgbench printed no tps: {text}{}",
+                String::from_utf8_lossy(&run.stderr)
+            )
+        })
 }

@@ -21,7 +21,7 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 /// A URL to a new, empty PostgreSQL database, or `None` (with a note on
 /// stderr) when PostgreSQL is not installed and not required.
 pub async fn postgres_url() -> Option<String> {
-    let server = SERVER.get_or_init(|| start_server().map_err(|e| e.to_string()));
+    let server = SERVER.get_or_init(|| start_server(false).map_err(|e| e.to_string()));
     let base = match server {
         Ok(url) => url.clone(),
         Err(e) => {
@@ -54,7 +54,8 @@ pub fn sqlite_path(dir: &Path) -> String {
     dir.join("cityos.db").display().to_string()
 }
 
-fn bin_dir() -> Result<PathBuf, String> {
+/// The directory of PostgreSQL's programs (initdb, pgbench, …) from Debian's package.
+pub fn bin_dir() -> Result<PathBuf, String> {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(|_| "no /usr/lib/postgresql".to_owned())?
@@ -89,7 +90,11 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-fn start_server() -> Result<String, String> {
+/// Starts a private PostgreSQL server that lives as long as this process and
+/// returns its base URL (`postgres://postgres@127.0.0.1:PORT`). `durable`
+/// keeps fsync and synchronous commits on, as a benchmark against it needs;
+/// tests turn them off for speed.
+pub fn start_server(durable: bool) -> Result<String, String> {
     let bin = bin_dir()?;
     let dir = std::env::temp_dir().join(format!(
         "cityos-pg-{}-{}",
@@ -133,12 +138,17 @@ fn start_server() -> Result<String, String> {
         .port();
     // The watcher stops the server and removes its files once this test process is gone.
     let script = format!(
-        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 >{dir}/log 2>&1 & pg=$!; \
+        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 {speed} -c max_connections=200 >{dir}/log 2>&1 & pg=$!; \
          while [ -d /proc/{owner} ] && kill -0 $pg 2>/dev/null; do sleep 0.5; done; kill -QUIT $pg 2>/dev/null; wait; rm -rf {dir}",
         postgres = bin.join("postgres").display(),
         data = data.display(),
         dir = dir.display(),
         owner = std::process::id(),
+        speed = if durable {
+            ""
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        },
     );
     as_postgres(Path::new("/bin/sh"))
         .args(["-c", &script])

@@ -28,5 +28,3 @@ CREATE TABLE ledger_transfers (
     at        BIGINT NOT NULL,
     CHECK (debit <> credit)
 );
-CREATE INDEX ledger_debit ON ledger_transfers(debit);
-CREATE INDEX ledger_credit ON ledger_transfers(credit);
