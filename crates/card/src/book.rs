@@ -107,6 +107,20 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request's kind as logged: `issue`, `top_up`, `tap`, `block`, `refund` or `settle`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Issue { .. } => "issue",
+            Request::TopUp { .. } => "top_up",
+            Request::Tap { .. } => "tap",
+            Request::Block { .. } => "block",
+            Request::Refund { .. } => "refund",
+            Request::Settle { .. } => "settle",
+        }
+    }
+}
+
 /// An operation as executed and logged: the request, its id and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {

@@ -10,6 +10,7 @@
 //! and operators the network told the book while pricing it, so a restart
 //! replays it to exactly the same charges even if the network changed since.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cityos_fare::{Distances, FareRules};
@@ -293,90 +294,151 @@ async fn replay(store: &Store, rules: FareRules) -> Result<CardBook, DeskError> 
     Ok(book)
 }
 
+/// A batch executed on the book, waiting for its commit.
+struct Executed {
+    batch: CardBatch,
+    replies: Vec<(oneshot::Sender<Result<Answer, DeskError>>, Answer)>,
+    /// The failure count when it was executed: a batch built on a book that
+    /// included a failed batch must not be committed.
+    epoch: u64,
+}
+
+/// Executes requests on the book, batch after batch, while the committer
+/// makes the previous batch durable: pricing and fsync overlap.
 async fn writer(
     mut rx: mpsc::Receiver<Job>,
     book: Arc<RwLock<CardBook>>,
     store: Store,
     network: NetworkSource,
 ) {
+    let epoch = Arc::new(AtomicU64::new(0));
+    let (to_commit, pending) = mpsc::channel::<Executed>(2);
+    tokio::spawn(committer(pending, store, book.clone(), epoch.clone()));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let now = cityos_store::now_unix();
-        let view = network();
-        let mut batch = CardBatch::default();
-        let mut replies = Vec::with_capacity(jobs.len());
-        {
-            let mut book = book.write().unwrap_or_else(|e| e.into_inner());
-            for job in jobs.drain(..) {
-                let op = Operation {
-                    op_id: job.op_id,
-                    at: now,
-                    request: job.request,
-                };
-                let recording = Recording {
-                    inner: view.as_ref(),
-                    seen: Default::default(),
-                };
-                let executed = book.execute(&op, &recording);
-                if executed.new {
-                    let answer = serde_json::to_string(&executed.answer).unwrap_or_default();
-                    let kind = serde_json::to_value(&op.request)
-                        .ok()
-                        .and_then(|v| v["kind"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    if let Some((validator_id, counter)) = &executed.tap_key {
-                        batch.taps.push(TapKey {
-                            validator_id: validator_id.clone(),
-                            counter: *counter,
-                            op_id: op.op_id.clone(),
-                        });
-                    }
-                    batch
-                        .transfers
-                        .extend(executed.transfers.iter().map(|t| TransferRow {
-                            id: t.id.clone(),
-                            debit: t.debit.clone(),
-                            credit: t.credit.clone(),
-                            amount: t.amount,
-                            kind: t.kind.as_str().to_owned(),
-                            reference: t.reference.clone(),
-                            at: t.at,
-                        }));
-                    let op_id = op.op_id.clone();
-                    let logged = Logged {
-                        op,
-                        lookups: recording.seen.into_inner(),
-                    };
-                    batch.ops.push(CardOpRow {
-                        seq: 0,
-                        op_id,
-                        kind,
-                        card_id: executed.card_id,
-                        request: serde_json::to_string(&logged).unwrap_or_default(),
-                        answer,
-                        at: now,
-                    });
-                }
-                replies.push((job.reply, executed.answer));
-            }
+        let executed = execute_batch(&book, &mut jobs, &network, &epoch);
+        if to_commit.send(executed).await.is_err() {
+            break;
         }
-        match store.append_card_batch(batch).await {
-            Ok(()) => {
-                for (reply, answer) in replies {
-                    let _ = reply.send(Ok(answer));
-                }
+    }
+}
+
+fn execute_batch(
+    book: &RwLock<CardBook>,
+    jobs: &mut Vec<Job>,
+    network: &NetworkSource,
+    epoch: &AtomicU64,
+) -> Executed {
+    let now = cityos_store::now_unix();
+    let view = network();
+    let mut batch = CardBatch::default();
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut book = book.write().unwrap_or_else(|e| e.into_inner());
+    // Read under the lock: the committer swaps the book and bumps the epoch under it too.
+    let built_on = epoch.load(Ordering::SeqCst);
+    for job in jobs.drain(..) {
+        let op = Operation {
+            op_id: job.op_id,
+            at: now,
+            request: job.request,
+        };
+        let recording = Recording {
+            inner: view.as_ref(),
+            seen: Default::default(),
+        };
+        let executed = book.execute(&op, &recording);
+        if executed.new {
+            if let Some((validator_id, counter)) = &executed.tap_key {
+                batch.taps.push(TapKey {
+                    validator_id: validator_id.clone(),
+                    counter: *counter,
+                    op_id: op.op_id.clone(),
+                });
+            }
+            batch
+                .transfers
+                .extend(executed.transfers.iter().map(|t| TransferRow {
+                    id: t.id.clone(),
+                    debit: t.debit.clone(),
+                    credit: t.credit.clone(),
+                    amount: t.amount,
+                    kind: t.kind.as_str().to_owned(),
+                    reference: t.reference.clone(),
+                    at: t.at,
+                }));
+            let (op_id, kind) = (op.op_id.clone(), op.request.kind().to_owned());
+            let logged = Logged {
+                op,
+                lookups: recording.seen.into_inner(),
+            };
+            batch.ops.push(CardOpRow {
+                seq: 0,
+                op_id,
+                kind,
+                card_id: executed.card_id,
+                request: serde_json::to_string(&logged).unwrap_or_default(),
+                answer: serde_json::to_string(&executed.answer).unwrap_or_default(),
+                at: now,
+            });
+        }
+        replies.push((job.reply, executed.answer));
+    }
+    Executed {
+        batch,
+        replies,
+        epoch: built_on,
+    }
+}
+
+/// Commits batches in order and only then answers. After a failure it
+/// rebuilds the book from what is durable and refuses every batch that was
+/// built on the book that had run ahead.
+async fn committer(
+    mut pending: mpsc::Receiver<Executed>,
+    store: Store,
+    book: Arc<RwLock<CardBook>>,
+    epoch: Arc<AtomicU64>,
+) {
+    while let Some(executed) = pending.recv().await {
+        let result = if executed.epoch == epoch.load(Ordering::SeqCst) {
+            store.append_card_batch(executed.batch).await
+        } else {
+            Err(cityos_store::StoreError::Task(
+                "built on a book that was rolled back".to_owned(),
+            ))
+        };
+        let failed = result.is_err() && executed.epoch == epoch.load(Ordering::SeqCst);
+        if failed {
+            if let Err(e) = &result {
+                tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
+            }
+            // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
+            rebuild(&store, &book, &epoch).await;
+        }
+        for (reply, answer) in executed.replies {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(answer),
+                Err(_) => Err(DeskError::Unavailable),
+            });
+        }
+    }
+}
+
+/// Replaces the book with one replayed from the store and moves to a new
+/// epoch, retrying until the store answers.
+async fn rebuild(store: &Store, book: &RwLock<CardBook>, epoch: &AtomicU64) {
+    loop {
+        let rules = read(book).rules().clone();
+        match replay(store, rules).await {
+            Ok(fresh) => {
+                let mut guard = book.write().unwrap_or_else(|e| e.into_inner());
+                *guard = fresh;
+                epoch.fetch_add(1, Ordering::SeqCst);
+                return;
             }
             Err(e) => {
-                tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
-                for (reply, _) in replies {
-                    let _ = reply.send(Err(DeskError::Unavailable));
-                }
-                // The book ran ahead of the store: rebuild it from what is durable.
-                let rules = read(&book).rules().clone();
-                match replay(&store, rules).await {
-                    Ok(fresh) => *book.write().unwrap_or_else(|e| e.into_inner()) = fresh,
-                    Err(e) => tracing::error!("card book could not be rebuilt: {e}"),
-                }
+                tracing::error!("card book could not be rebuilt, retrying: {e}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
     }

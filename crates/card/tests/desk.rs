@@ -191,3 +191,99 @@ async fn desk_on_postgres() {
     };
     scenario(Store::open(&url).await.unwrap()).await;
 }
+
+/// A commit that fails answers nobody in its batch with success, and the desk
+/// rebuilds from what is durable: acknowledged operations and the store agree.
+#[tokio::test]
+async fn a_failed_commit_acknowledges_nothing_and_the_desk_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = testing::sqlite_path(dir.path());
+    let store = Store::open(&path).await.unwrap();
+    // Inject a failure: the database refuses one operation id.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TRIGGER poison BEFORE INSERT ON card_ops WHEN NEW.op_id = 'top-poison' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+        .unwrap();
+    let desk = CardDesk::open(store.clone(), FareRules::seoul(), network(5))
+        .await
+        .unwrap();
+    let Answer::Issued { card_id, .. } = desk
+        .submit(
+            "issue",
+            Request::Issue {
+                category: Category::Adult,
+                registered_to: None,
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut handles = vec![];
+    for i in 0..200 {
+        let desk = desk.clone();
+        let op_id = if i == 100 {
+            "top-poison".to_owned()
+        } else {
+            format!("top-{i}")
+        };
+        handles.push(tokio::spawn(async move {
+            (
+                op_id.clone(),
+                desk.submit(
+                    &op_id,
+                    Request::TopUp {
+                        card_id,
+                        amount: 100,
+                    },
+                )
+                .await,
+            )
+        }));
+    }
+    let mut acknowledged = 0;
+    let mut refused = vec![];
+    for h in handles {
+        let (op_id, result) = h.await.unwrap();
+        match result {
+            Ok(Answer::ToppedUp { .. }) => acknowledged += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => refused.push(op_id),
+        }
+    }
+    assert!(
+        refused.contains(&"top-poison".to_owned()),
+        "the poisoned operation is never acknowledged"
+    );
+    // Everything acknowledged, and only that, is durable and in the book.
+    assert_eq!(desk.balance(card_id), acknowledged * 100);
+    let audit = desk.audit().await.unwrap();
+    assert!(audit.holds(), "{audit:?}");
+    // The desk still works: a retry of a refused operation succeeds.
+    let retry = refused.iter().find(|id| *id != "top-poison").cloned();
+    if let Some(op_id) = &retry {
+        let answer = desk
+            .submit(
+                op_id,
+                Request::TopUp {
+                    card_id,
+                    amount: 100,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(answer, Answer::ToppedUp { .. }), "{answer:?}");
+    }
+    let expected = (acknowledged + i64::from(retry.is_some())) * 100;
+    assert_eq!(desk.balance(card_id), expected);
+    drop(desk);
+    let again = CardDesk::open(store, FareRules::seoul(), network(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.balance(card_id),
+        expected,
+        "a restart sees exactly what was acknowledged"
+    );
+}
