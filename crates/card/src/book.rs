@@ -360,22 +360,7 @@ impl CardBook {
     /// Executes one operation. Repeats (same op_id and request, or the same
     /// validator counter) answer as the first time and change nothing.
     pub fn execute(&mut self, op: &Operation, network: &dyn NetworkView) -> Executed {
-        if let Some((request, answer, card_id)) = self.ops.get(&op.op_id) {
-            let answer = if *request == op.request {
-                answer.clone()
-            } else {
-                Answer::Refused {
-                    reason: RefusalReason::OpIdReused,
-                }
-            };
-            return Executed {
-                answer,
-                transfers: vec![],
-                tap_key: None,
-                card_id: *card_id,
-                new: false,
-            };
-        }
+        // A validator's counter identifies its tap whatever else the retry carries.
         if let Request::Tap {
             validator_id,
             counter,
@@ -386,6 +371,22 @@ impl CardBook {
             let (_, answer, card_id) = &self.ops[first];
             return Executed {
                 answer: answer.clone(),
+                transfers: vec![],
+                tap_key: None,
+                card_id: *card_id,
+                new: false,
+            };
+        }
+        if let Some((request, answer, card_id)) = self.ops.get(&op.op_id) {
+            let answer = if *request == op.request {
+                answer.clone()
+            } else {
+                Answer::Refused {
+                    reason: RefusalReason::OpIdReused,
+                }
+            };
+            return Executed {
+                answer,
                 transfers: vec![],
                 tap_key: None,
                 card_id: *card_id,
