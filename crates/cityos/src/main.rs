@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -177,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { serve } => {
             let settings = Settings::resolve(&cli.store, Some(&serve))?;
             let store = open_store(&settings).await?;
-            serve_http(store, &settings, None).await
+            serve_http(store, &settings, None, |_| {}).await
         }
         Command::Import(ImportCommand::Gtfs { path }) => {
             let settings = Settings::resolve(&cli.store, None)?;
@@ -422,11 +423,13 @@ async fn import(store: &Store, path: &Path) -> anyhow::Result<cityos_server::net
     Ok(imported)
 }
 
-/// Serves until SIGTERM or Ctrl-C; `served` is a network already in memory.
+/// Serves until SIGTERM or Ctrl-C; `served` is a network already in memory;
+/// `on_ready` starts whatever else runs beside the server (the demo's riders).
 async fn serve_http(
     store: Store,
     settings: &Settings,
     served: Option<Served>,
+    on_ready: impl FnOnce(&AppState),
 ) -> anyhow::Result<()> {
     let mut state = AppState::new(
         store.clone(),
@@ -456,6 +459,7 @@ async fn serve_http(
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
+    on_ready(&state);
     eprintln!("cityos is serving http://{address}/ (API docs: http://{address}/docs)");
     cityos_server::serve(listener, state, shutdown_signal()).await?;
     eprintln!("cityos stopped");
@@ -514,11 +518,18 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
     if !no_open {
         open_browser(&format!("http://{}/", settings.listen));
     }
+    let network = std::sync::Arc::new(imported.network);
     let served = Served {
         id: imported.record.id,
-        network: std::sync::Arc::new(imported.network),
+        network: network.clone(),
     };
-    serve_http(store, settings, Some(served)).await
+    let seed = city.seed;
+    serve_http(store, settings, Some(served), move |state| {
+        if let Some(desk) = state.cards.clone() {
+            tokio::spawn(demo::run_riders(desk, network, seed));
+        }
+    })
+    .await
 }
 
 fn rand_seed() -> u64 {
