@@ -93,7 +93,7 @@ impl SqliteStore {
             let conn = lock(&inner.writer);
             let n = conn
                 .prepare_cached(sql)?
-                .execute(params_from_iter(params.iter().map(to_sql)))
+                .execute(params_from_iter(params.iter()))
                 .map_err(conflict)?;
             Ok(n as u64)
         })
@@ -118,7 +118,7 @@ impl SqliteStore {
             let mut stmt = conn.prepare_cached(sql)?;
             let columns = stmt.column_count();
             let mut rows = stmt
-                .query(params_from_iter(params.iter().map(to_sql)))
+                .query(params_from_iter(params.iter()))
                 .map_err(conflict)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(conflict)? {
@@ -143,7 +143,7 @@ impl SqliteStore {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (sql, params) in &statements {
                 tx.prepare_cached(sql)?
-                    .execute(params_from_iter(params.iter().map(to_sql)))
+                    .execute(params_from_iter(params.iter()))
                     .map_err(conflict)?;
             }
             tx.commit()?;
@@ -176,12 +176,16 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
-fn to_sql(v: &Value) -> rusqlite::types::Value {
-    match v {
-        Value::Null => rusqlite::types::Value::Null,
-        Value::Int(i) => rusqlite::types::Value::Integer(*i),
-        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        Value::Bytes(b) => rusqlite::types::Value::Blob(b.clone()),
+/// Binds values by reference: no copy of texts and blobs per statement.
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as V};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => V::Null,
+            Value::Int(i) => V::Integer(*i),
+            Value::Text(s) => V::Text(s.as_bytes()),
+            Value::Bytes(b) => V::Blob(b),
+        }))
     }
 }
 

@@ -13,7 +13,7 @@ CREATE INDEX card_ops_card ON card_ops(card_id, seq);
 CREATE TABLE card_taps (
     validator_id TEXT NOT NULL,
     counter      BIGINT NOT NULL,
-    op_id        TEXT NOT NULL REFERENCES card_ops(op_id),
+    op_id        TEXT NOT NULL,
     PRIMARY KEY (validator_id, counter)
 );
 -- The double-entry ledger: every won that moves, debit and credit, never edited.

@@ -13,9 +13,9 @@ CREATE INDEX card_ops_card ON card_ops(card_id, seq);
 CREATE TABLE card_taps (
     validator_id TEXT NOT NULL,
     counter      INTEGER NOT NULL,
-    op_id        TEXT NOT NULL REFERENCES card_ops(op_id),
+    op_id        TEXT NOT NULL,
     PRIMARY KEY (validator_id, counter)
-);
+) WITHOUT ROWID;
 -- The double-entry ledger: every won that moves, debit and credit, never edited.
 CREATE TABLE ledger_transfers (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
