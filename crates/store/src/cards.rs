@@ -166,24 +166,21 @@ impl Store {
             .collect()
     }
 
-    /// Ledger transfers after position `seq`, oldest first, at most `limit`, with their positions.
-    pub async fn transfers_after(
-        &self,
-        seq: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, TransferRow)>, StoreError> {
-        const SQL: &str = "SELECT seq, id, debit, credit, amount, kind, reference, at FROM ledger_transfers WHERE seq > ? ORDER BY seq LIMIT ?";
-        self.query(SQL, vec![seq.into(), limit.into()])
+    /// Number of ledger transfers.
+    pub async fn transfer_count(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .query("SELECT COUNT(*) FROM ledger_transfers", vec![])
+            .await?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0))
+    }
+
+    /// The ledger transfers touching `account`, by id.
+    pub async fn transfers_of(&self, account: &str) -> Result<Vec<TransferRow>, StoreError> {
+        const SQL: &str = "SELECT id, debit, credit, amount, kind, reference, at FROM ledger_transfers WHERE debit = ? OR credit = ? ORDER BY at, id";
+        self.query(SQL, vec![account.into(), account.into()])
             .await?
             .into_iter()
-            .map(|mut row| {
-                let seq = row
-                    .first()
-                    .and_then(Value::as_i64)
-                    .ok_or(StoreError::Shape("transfer seq"))?;
-                row.remove(0);
-                Ok((seq, transfer_row(row)?))
-            })
+            .map(transfer_row)
             .collect()
     }
 

@@ -18,8 +18,7 @@ CREATE TABLE card_taps (
 ) WITHOUT ROWID;
 -- The double-entry ledger: every won that moves, debit and credit, never edited.
 CREATE TABLE ledger_transfers (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    id        TEXT NOT NULL UNIQUE,
+    id        TEXT PRIMARY KEY,
     debit     TEXT NOT NULL,
     credit    TEXT NOT NULL,
     amount    INTEGER NOT NULL CHECK (amount > 0),
@@ -27,4 +26,4 @@ CREATE TABLE ledger_transfers (
     reference TEXT,
     at        INTEGER NOT NULL,
     CHECK (debit <> credit)
-);
+) WITHOUT ROWID;
