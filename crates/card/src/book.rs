@@ -46,7 +46,7 @@ pub trait NetworkView: Distances {
 }
 
 /// A request to the card desk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
     /// Issue a new card.
@@ -288,8 +288,10 @@ pub struct CardBook {
     rules: FareRules,
     cards: BTreeMap<CardId, Card>,
     ledger: Ledger,
-    ops: FxHashMap<String, (Request, Answer, CardId)>,
-    taps: FxHashMap<(String, i64), String>,
+    /// op_id → (fingerprint of the request, answer, card), to answer repeats.
+    ops: FxHashMap<String, (u64, Answer, CardId)>,
+    /// validator → counter → op_id of the tap it recorded.
+    taps: FxHashMap<String, FxHashMap<i64, String>>,
     next_card: CardId,
 }
 
@@ -353,7 +355,8 @@ impl CardBook {
     /// The operation id that recorded a validator's tap, if seen.
     pub fn tap_op(&self, validator_id: &str, counter: i64) -> Option<&str> {
         self.taps
-            .get(&(validator_id.to_owned(), counter))
+            .get(validator_id)
+            .and_then(|c| c.get(&counter))
             .map(String::as_str)
     }
 
@@ -366,7 +369,10 @@ impl CardBook {
             counter,
             ..
         } = &op.request
-            && let Some(first) = self.taps.get(&(validator_id.clone(), *counter))
+            && let Some(first) = self
+                .taps
+                .get(validator_id.as_str())
+                .and_then(|c| c.get(counter))
         {
             let (_, answer, card_id) = &self.ops[first];
             return Executed {
@@ -377,8 +383,9 @@ impl CardBook {
                 new: false,
             };
         }
+        let fingerprint = fingerprint(&op.request);
         if let Some((request, answer, card_id)) = self.ops.get(&op.op_id) {
-            let answer = if *request == op.request {
+            let answer = if *request == fingerprint {
                 answer.clone()
             } else {
                 Answer::Refused {
@@ -405,13 +412,14 @@ impl CardBook {
             ) => Some((validator_id.clone(), *counter)),
             _ => None,
         };
-        if let Some(key) = &tap_key {
-            self.taps.insert(key.clone(), op.op_id.clone());
+        if let Some((validator, counter)) = &tap_key {
+            self.taps
+                .entry(validator.clone())
+                .or_default()
+                .insert(*counter, op.op_id.clone());
         }
-        self.ops.insert(
-            op.op_id.clone(),
-            (op.request.clone(), answer.clone(), card_id),
-        );
+        self.ops
+            .insert(op.op_id.clone(), (fingerprint, answer.clone(), card_id));
         Executed {
             answer,
             transfers,
@@ -737,7 +745,7 @@ impl CardBook {
                     .iter()
                     .map(|c| ChargeLine {
                         amount: c.amount,
-                        rule: rule_name(&c.rule),
+                        rule: c.rule.name().to_owned(),
                         explanation: c.explanation.clone(),
                     })
                     .collect();
@@ -831,12 +839,13 @@ impl CardBook {
     }
 }
 
-/// The rule's name as the fare engine serialises it (e.g. `transfer_upgrade`).
-fn rule_name(rule: &cityos_fare::Rule) -> String {
-    serde_json::to_value(rule)
-        .ok()
-        .and_then(|v| v["rule"].as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// A stable 64-bit fingerprint of a request: a retry under the same op_id
+/// must carry the same request, and this tells without keeping a copy.
+fn fingerprint(request: &Request) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    request.hash(&mut h);
+    h.finish()
 }
 
 /// Splits `amount` by weight, giving rounding remainders to the largest weights

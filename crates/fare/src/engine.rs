@@ -114,6 +114,19 @@ pub enum Rule {
     },
 }
 
+impl Rule {
+    /// The rule's name, as its serialised `rule` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::BaseFare { .. } => "base_fare",
+            Rule::TransferUpgrade { .. } => "transfer_upgrade",
+            Rule::DistanceSurcharge { .. } => "distance_surcharge",
+            Rule::MissingTapOut { .. } => "missing_tap_out",
+            Rule::EarlyBirdDiscount { .. } => "early_bird_discount",
+        }
+    }
+}
+
 impl std::fmt::Display for Rule {
     /// A compact label, used in the worked examples: `base_fare(trunk)`,
     /// `transfer_upgrade(trunk→subway)`, `distance_surcharge(2 steps)`.

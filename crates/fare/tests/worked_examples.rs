@@ -104,8 +104,12 @@ fn every_worked_example_is_charged_as_written() {
                 example.name, example.charges, example.total, got, q.total
             ));
         }
-        // Every charge has its words too.
+        // Every charge has its words too, and its rule's name is its serialised tag.
         assert!(q.charges.iter().all(|c| !c.explanation.is_empty()));
+        for c in &q.charges {
+            let tag = serde_json::to_value(c.rule).unwrap();
+            assert_eq!(tag["rule"], c.rule.name());
+        }
     }
     assert!(
         failures.is_empty(),
