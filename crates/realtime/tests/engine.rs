@@ -1,0 +1,213 @@
+//! The engine end to end on a generated city: synthetic vehicles drive
+//! their trips, and every position goes through decode, validation,
+//! matching, detection and prediction.
+
+use cityos_realtime::synth::{SynthOptions, drive};
+use cityos_realtime::{
+    Config, Engine, Method, PositionRecord, Rejection, ScoreConfig, decode::positions_to_feed,
+    for_each_position, gtfsrt::FeedMessage, replay_score,
+};
+use cityos_transit::Network;
+use prost::Message;
+
+fn small_city() -> Network {
+    let dir = tempfile::tempdir().unwrap();
+    cityos_sim::generate_city(&cityos_sim::CityOptions::default(), dir.path()).unwrap();
+    cityos_transit::load_network(dir.path(), &|_| {}).unwrap().0
+}
+
+/// A weekday morning of synthetic positions: (date, positions).
+fn morning(network: &Network, minutes: i64) -> Vec<PositionRecord> {
+    let date = jiff::civil::date(2026, 3, 3);
+    let from = network.instant(date, 7 * 3600).unwrap().as_second();
+    let index = cityos_realtime::TripIndex::new(network);
+    drive(
+        network,
+        &index,
+        &SynthOptions {
+            date,
+            window: from..from + minutes * 60,
+            every_s: 20,
+            gps_error_m: 5.0,
+            seed: 1,
+        },
+    )
+}
+
+#[test]
+fn synthetic_vehicles_are_all_accepted_and_their_arrivals_detected() {
+    let network = small_city();
+    let positions = morning(&network, 60);
+    assert!(positions.len() > 1000, "{} positions", positions.len());
+    let mut engine = Engine::new(&network, Config::default());
+    let (mut arrivals, mut departures) = (0, 0);
+    // Through the protobuf path, 20 s of positions per feed.
+    for chunk in positions.chunk_by(|a, b| a.timestamp.unwrap() / 20 == b.timestamp.unwrap() / 20) {
+        let now = chunk[0].timestamp.unwrap() / 20 * 20 + 20;
+        let bytes = positions_to_feed(chunk, now).encode_to_vec();
+        for_each_position(&bytes, |p| {
+            engine.ingest(p, now).unwrap();
+        })
+        .unwrap();
+        for e in engine.drain_events() {
+            match e.kind {
+                cityos_realtime::detect::EventKind::Arrival if e.observed => arrivals += 1,
+                cityos_realtime::detect::EventKind::Departure if e.observed => departures += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(engine.counters().accepted as usize, positions.len());
+    assert!(arrivals > 500, "{arrivals} arrivals");
+    assert!(departures > 400, "{departures} departures");
+
+    // Every live run has ordered predictions with ordered intervals.
+    let now = positions.last().unwrap().timestamp.unwrap();
+    let mut out = Vec::new();
+    let mut runs = 0;
+    for run in engine.runs(now) {
+        engine.predict(run.id, now, &mut out);
+        runs += 1;
+        assert!(!out.is_empty());
+        for w in out.windows(2) {
+            assert!(w[0].arrival <= w[1].arrival, "{w:?}");
+        }
+        for p in &out {
+            assert!(p.p10 <= p.arrival && p.arrival <= p.p90, "{p:?}");
+            assert!(p.arrival >= now as f64);
+        }
+    }
+    assert!(runs > 10, "{runs} live runs");
+
+    // The TripUpdates feed decodes and covers every live run.
+    let feed = FeedMessage::decode(engine.trip_updates(now).encode_to_vec().as_slice()).unwrap();
+    assert!(feed.entity.len() >= runs);
+    let update = feed.entity[0].trip_update.as_ref().unwrap();
+    assert!(!update.stop_time_update.is_empty());
+    let first = update.stop_time_update[0].arrival.as_ref().unwrap();
+    assert!(first.time.unwrap() >= now);
+}
+
+#[test]
+fn every_rejection_reason_and_no_state_change() {
+    let network = small_city();
+    let positions = morning(&network, 20);
+    let first = positions
+        .iter()
+        .find(|p| {
+            positions
+                .iter()
+                .filter(|q| q.vehicle_id == p.vehicle_id)
+                .count()
+                > 3
+        })
+        .unwrap()
+        .clone();
+    let t = first.timestamp.unwrap();
+    let mut engine = Engine::new(&network, Config::default());
+    engine.ingest(first.view(), t).unwrap();
+    let check = |engine: &mut Engine<&Network>, p: &PositionRecord, now: i64, reason: Rejection| {
+        assert_eq!(engine.ingest(p.view(), now), Err(reason), "{p:?}");
+    };
+
+    let mut p = first.clone();
+    p.vehicle_id.clear();
+    p.trip_id.clear();
+    check(&mut engine, &p, t, Rejection::UnknownVehicle);
+    let mut p = first.clone();
+    p.trip_id = "no such trip".into();
+    p.timestamp = Some(t + 10);
+    check(&mut engine, &p, t + 10, Rejection::UnknownTrip);
+    let mut p = first.clone();
+    p.latitude = f64::NAN;
+    check(&mut engine, &p, t, Rejection::InvalidPosition);
+    let mut p = first.clone();
+    p.timestamp = Some(t - 5);
+    check(&mut engine, &p, t, Rejection::OutOfOrder);
+    check(&mut engine, &first, t, Rejection::Duplicate);
+    let mut p = first.clone();
+    p.timestamp = Some(t - 3600);
+    check(&mut engine, &p, t, Rejection::Stale);
+    let mut p = first.clone();
+    p.timestamp = Some(t + 3600);
+    check(&mut engine, &p, t, Rejection::Future);
+    let mut p = first.clone();
+    p.timestamp = Some(t + 10);
+    p.latitude += 0.05; // 5.5 km in 10 s
+    check(&mut engine, &p, t + 10, Rejection::ImpossibleJump);
+    let mut p = first.clone();
+    p.timestamp = Some(t + 600);
+    p.latitude += 0.01; // 1.1 km off the street, reachable in 10 min
+    check(&mut engine, &p, t + 600, Rejection::OffRoute);
+
+    let counters = engine.counters();
+    assert_eq!(counters.accepted, 1);
+    for reason in Rejection::ALL {
+        assert_eq!(counters.rejected(reason), 1, "{reason:?}");
+    }
+    // Nothing refused moved the vehicle: its next real position is accepted.
+    let next = positions
+        .iter()
+        .find(|p| p.vehicle_id == first.vehicle_id && p.timestamp > first.timestamp)
+        .unwrap();
+    engine.ingest(next.view(), next.timestamp.unwrap()).unwrap();
+}
+
+/// One small city and its morning, shared by the property test's cases.
+fn shared_city() -> &'static (Network, Vec<PositionRecord>) {
+    static CITY: std::sync::OnceLock<(Network, Vec<PositionRecord>)> = std::sync::OnceLock::new();
+    CITY.get_or_init(|| {
+        let network = small_city();
+        let positions = morning(&network, 10);
+        (network, positions)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever a device sends, ingesting and predicting never panics.
+    #[test]
+    fn arbitrary_positions_never_panic(
+        picks in proptest::collection::vec(
+            (0usize..64, -200.0f64..200.0, -200.0f64..200.0, proptest::num::i64::ANY, proptest::num::i64::ANY, proptest::bool::ANY),
+            1..40,
+        )
+    ) {
+        let (network, real) = shared_city();
+        let mut engine = Engine::new(network, Config::default());
+        let mut out = Vec::new();
+        for (i, dlat, dlon, t, now, keep_time) in picks {
+            let mut p = real[i % real.len()].clone();
+            // Either a real position nudged, or garbage.
+            if keep_time {
+                p.latitude += dlat * 1e-4;
+                p.longitude += dlon * 1e-4;
+            } else {
+                p.latitude = dlat;
+                p.longitude = dlon;
+                p.timestamp = Some(t);
+            }
+            let now = if keep_time { p.timestamp.unwrap_or(now) } else { now };
+            let _ = engine.ingest(p.view(), now);
+            let ids: Vec<_> = engine.runs(now).map(|r| r.id).collect();
+            for id in ids {
+                engine.predict(id, now, &mut out);
+            }
+            let _ = engine.trip_updates(now);
+        }
+    }
+}
+
+#[test]
+fn a_synthetic_morning_scores_better_than_the_timetable() {
+    let network = small_city();
+    let positions = morning(&network, 120);
+    let report = replay_score(&network, positions, &ScoreConfig::default());
+    println!("{report}");
+    let cityos = report.method(Method::Cityos).unwrap();
+    let schedule = report.method(Method::Schedule).unwrap();
+    assert!(cityos.buckets.iter().all(|b| b.n > 100), "{report}");
+    assert!(cityos.score > schedule.score, "{report}");
+    assert!(cityos.mae_s < schedule.mae_s, "{report}");
+}
