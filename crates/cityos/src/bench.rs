@@ -41,6 +41,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 15)]
         pgbench_seconds: u32,
     },
+    /// Arrival prediction accuracy on recorded positions, vs the schedule and OneBusAway's method.
+    Predict {
+        /// GTFS feed the positions refer to [default: the WMATA feed in ../shared/data].
+        #[arg(long)]
+        gtfs: Option<PathBuf>,
+        /// Positions in the flattened GTFS-RT CSV layout [default: the WMATA afternoon in ../shared/data].
+        #[arg(long)]
+        positions: Option<PathBuf>,
+        /// Hours of a simulated day (generated city) to score as well.
+        #[arg(long, default_value_t = 3)]
+        simulated_hours: i64,
+    },
     /// Nearby-stop queries per second in process, vs a linear scan of all stops.
     Nearby {
         /// The feed [default: a generated large city].
@@ -154,6 +166,11 @@ pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<
             queries,
             radius,
         } => bench_nearby(feed, queries, radius),
+        BenchCommand::Predict {
+            gtfs,
+            positions,
+            simulated_hours,
+        } => bench_predict(gtfs, positions, simulated_hours),
         BenchCommand::Fare {
             taps,
             validators,
@@ -479,4 +496,70 @@ fn pgbench(seconds: u32) -> anyhow::Result<f64> {
                 String::from_utf8_lossy(&run.stderr)
             )
         })
+}
+
+fn bench_predict(
+    gtfs: Option<PathBuf>,
+    positions: Option<PathBuf>,
+    simulated_hours: i64,
+) -> anyhow::Result<()> {
+    use cityos_realtime::{ScoreConfig, read_positions_csv, replay_score};
+    let wmata = [
+        "../shared/data/avl/wmata-vehiclepositions-2026-02-16",
+        "../../shared/data/avl/wmata-vehiclepositions-2026-02-16",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists());
+    let gtfs = gtfs.or_else(|| wmata.as_ref().map(|d| d.join("wmata_gtfs_C53_D40_D96.zip")));
+    let positions = positions.or_else(|| wmata.as_ref().map(|d| d.join("wmata_gtfsrt_021626.csv")));
+    match (gtfs, positions) {
+        (Some(gtfs), Some(positions)) => {
+            let (network, _) = load_network(&gtfs, &|_| {})?;
+            let file = std::fs::File::open(&positions)
+                .with_context(|| format!("cannot read {}", positions.display()))?;
+            let csv = read_positions_csv(file)?;
+            println!(
+                "Recorded positions: {} ({} rows)",
+                positions.display(),
+                csv.positions.len()
+            );
+            println!(
+                "{}",
+                replay_score(&network, csv.positions, &ScoreConfig::default())
+            );
+        }
+        _ => println!(
+            "skipped the recorded replay: no --gtfs/--positions and ../shared/data is absent"
+        ),
+    }
+    if simulated_hours > 0 {
+        let (_dir, feed) = generated(cityos_sim::CitySize::Small, None)?;
+        let (network, _) = load_network(&feed, &|_| {})?;
+        let date = jiff::civil::date(2026, 3, 3);
+        let from = network
+            .instant(date, 6 * 3600)
+            .context("no service day")?
+            .as_second();
+        let positions = cityos_realtime::synth::drive(
+            &network,
+            &cityos_realtime::TripIndex::new(&network),
+            &cityos_realtime::synth::SynthOptions {
+                date,
+                window: from..from + simulated_hours * 3600,
+                every_s: 20,
+                gps_error_m: 5.0,
+                seed: 1,
+            },
+        );
+        println!(
+            "Simulated day: generated small city, {simulated_hours} h from 06:00, {} positions",
+            positions.len()
+        );
+        println!(
+            "{}",
+            replay_score(&network, positions, &ScoreConfig::default())
+        );
+    }
+    Ok(())
 }
