@@ -311,6 +311,11 @@ impl CardBook {
         }
     }
 
+    /// Prices what follows with `rules` (a fare change); what was charged stays.
+    pub fn set_rules(&mut self, rules: FareRules) {
+        self.rules = rules;
+    }
+
     /// The fare rules in force.
     pub fn rules(&self) -> &FareRules {
         &self.rules

@@ -10,6 +10,7 @@
 //! and operators the network told the book while pricing it, so a restart
 //! replays it to exactly the same charges even if the network changed since.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -41,6 +42,9 @@ pub enum DeskError {
     /// The stored log does not replay to the answers it recorded.
     #[error("the card log is inconsistent at operation '{0}'")]
     Inconsistent(String),
+    /// The fare rules are not valid.
+    #[error("fare rules: {0}")]
+    Rules(String),
 }
 
 /// What the network answered while an operation was priced.
@@ -123,6 +127,52 @@ impl NetworkView for Replay<'_> {
 struct Logged {
     op: Operation,
     lookups: Lookups,
+    /// The version of the fare rules that priced it.
+    #[serde(default)]
+    rules: i64,
+}
+
+/// Every version of the fare rules the log was priced with, and the one in force.
+struct RulesHistory {
+    versions: BTreeMap<i64, FareRules>,
+    current: i64,
+}
+
+impl RulesHistory {
+    /// Loads the stored versions and makes `toml` the current one, storing it
+    /// as a new version when it differs from the latest: a fare change takes
+    /// effect from the next operation, and the past keeps the rules that priced it.
+    async fn load(store: &Store, toml: &str) -> Result<RulesHistory, DeskError> {
+        FareRules::from_toml(toml).map_err(|e| DeskError::Rules(e.to_string()))?;
+        let mut stored = store.fare_rules_versions().await?;
+        let current = match stored.last() {
+            Some((version, text)) if text == toml => *version,
+            latest => {
+                let version = latest.map_or(1, |l| l.0 + 1);
+                store.add_fare_rules(version, toml).await?;
+                stored.push((version, toml.to_owned()));
+                version
+            }
+        };
+        let mut versions = BTreeMap::new();
+        for (version, text) in stored {
+            let rules = FareRules::from_toml(&text)
+                .map_err(|e| DeskError::Rules(format!("stored version {version}: {e}")))?;
+            versions.insert(version, rules);
+        }
+        Ok(RulesHistory { versions, current })
+    }
+
+    fn get(&self, version: i64) -> Option<&FareRules> {
+        // Operations logged before versions existed were priced by the first.
+        self.versions.get(&version).or_else(|| {
+            if version == 0 {
+                self.versions.values().next()
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// Gives the desk the network in force when a request is priced.
@@ -171,14 +221,19 @@ impl AuditReport {
 
 impl CardDesk {
     /// Rebuilds the book from the store's log and starts the writer.
+    ///
+    /// `rules_toml` is the fare rules in force from now on (see
+    /// [`cityos_fare::FareRules::from_toml`]); earlier operations keep the
+    /// rules they were priced with.
     pub async fn open(
         store: Store,
-        rules: FareRules,
+        rules_toml: &str,
         network: NetworkSource,
     ) -> Result<CardDesk, DeskError> {
-        let book = Arc::new(RwLock::new(replay(&store, rules).await?));
+        let history = Arc::new(RulesHistory::load(&store, rules_toml).await?);
+        let book = Arc::new(RwLock::new(replay(&store, &history).await?));
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(rx, book.clone(), store.clone(), network));
+        tokio::spawn(writer(rx, book.clone(), store.clone(), network, history));
         Ok(CardDesk { jobs, book, store })
     }
 
@@ -273,9 +328,23 @@ fn read(book: &RwLock<CardBook>) -> std::sync::RwLockReadGuard<'_, CardBook> {
     book.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Rebuilds the book by executing the logged operations again, checking each answer.
-async fn replay(store: &Store, rules: FareRules) -> Result<CardBook, DeskError> {
-    let mut book = CardBook::new(rules);
+/// Rebuilds the book by executing the logged operations again, each with the
+/// rules that priced it, checking each answer; it ends on the current rules.
+async fn replay(store: &Store, history: &RulesHistory) -> Result<CardBook, DeskError> {
+    let first = history
+        .versions
+        .keys()
+        .next()
+        .copied()
+        .unwrap_or(history.current);
+    let rules_of = |version: i64| {
+        history
+            .get(version)
+            .cloned()
+            .ok_or_else(|| DeskError::Rules(format!("no stored fare rules version {version}")))
+    };
+    let mut book = CardBook::new(rules_of(first)?);
+    let mut in_force = first;
     let mut after = 0;
     loop {
         let rows = store.card_ops_after(after, 10_000).await?;
@@ -284,12 +353,24 @@ async fn replay(store: &Store, rules: FareRules) -> Result<CardBook, DeskError> 
         for row in rows {
             let logged: Logged = serde_json::from_str(&row.request)
                 .map_err(|_| DeskError::Inconsistent(row.op_id.clone()))?;
+            let version = if logged.rules == 0 {
+                first
+            } else {
+                logged.rules
+            };
+            if version != in_force {
+                book.set_rules(rules_of(version)?);
+                in_force = version;
+            }
             let executed = book.execute(&logged.op, &Replay(&logged.lookups));
             let answer = serde_json::to_string(&executed.answer).unwrap_or_default();
             if answer != row.answer {
                 return Err(DeskError::Inconsistent(row.op_id));
             }
         }
+    }
+    if in_force != history.current {
+        book.set_rules(rules_of(history.current)?);
     }
     Ok(book)
 }
@@ -310,13 +391,20 @@ async fn writer(
     book: Arc<RwLock<CardBook>>,
     store: Store,
     network: NetworkSource,
+    history: Arc<RulesHistory>,
 ) {
     let epoch = Arc::new(AtomicU64::new(0));
     let (to_commit, pending) = mpsc::channel::<Executed>(2);
-    tokio::spawn(committer(pending, store, book.clone(), epoch.clone()));
+    tokio::spawn(committer(
+        pending,
+        store,
+        book.clone(),
+        epoch.clone(),
+        history.clone(),
+    ));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let executed = execute_batch(&book, &mut jobs, &network, &epoch);
+        let executed = execute_batch(&book, &mut jobs, &network, &epoch, history.current);
         if to_commit.send(executed).await.is_err() {
             break;
         }
@@ -328,6 +416,7 @@ fn execute_batch(
     jobs: &mut Vec<Job>,
     network: &NetworkSource,
     epoch: &AtomicU64,
+    rules: i64,
 ) -> Executed {
     let now = cityos_store::now_unix();
     let view = network();
@@ -370,6 +459,7 @@ fn execute_batch(
             let logged = Logged {
                 op,
                 lookups: recording.seen.into_inner(),
+                rules,
             };
             batch.ops.push(CardOpRow {
                 seq: 0,
@@ -398,6 +488,7 @@ async fn committer(
     store: Store,
     book: Arc<RwLock<CardBook>>,
     epoch: Arc<AtomicU64>,
+    history: Arc<RulesHistory>,
 ) {
     while let Some(executed) = pending.recv().await {
         let result = if executed.epoch == epoch.load(Ordering::SeqCst) {
@@ -413,7 +504,7 @@ async fn committer(
                 tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
             }
             // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
-            rebuild(&store, &book, &epoch).await;
+            rebuild(&store, &book, &epoch, &history).await;
         }
         for (reply, answer) in executed.replies {
             let _ = reply.send(match &result {
@@ -426,10 +517,14 @@ async fn committer(
 
 /// Replaces the book with one replayed from the store and moves to a new
 /// epoch, retrying until the store answers.
-async fn rebuild(store: &Store, book: &RwLock<CardBook>, epoch: &AtomicU64) {
+async fn rebuild(
+    store: &Store,
+    book: &RwLock<CardBook>,
+    epoch: &AtomicU64,
+    history: &RulesHistory,
+) {
     loop {
-        let rules = read(book).rules().clone();
-        match replay(store, rules).await {
+        match replay(store, history).await {
             Ok(fresh) => {
                 let mut guard = book.write().unwrap_or_else(|e| e.into_inner());
                 *guard = fresh;

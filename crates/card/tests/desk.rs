@@ -55,7 +55,7 @@ fn tap(
 }
 
 async fn scenario(store: Store) {
-    let desk = CardDesk::open(store.clone(), FareRules::seoul(), network(15))
+    let desk = CardDesk::open(store.clone(), FareRules::seoul_toml(), network(15))
         .await
         .unwrap();
     let mut cards = vec![];
@@ -147,7 +147,7 @@ async fn scenario(store: Store) {
     drop(desk);
 
     // A restart replays the log to the same book, even if the network changed meanwhile.
-    let again = CardDesk::open(store, FareRules::seoul(), network(40))
+    let again = CardDesk::open(store, FareRules::seoul_toml(), network(40))
         .await
         .unwrap();
     assert_eq!(again.balance(cards[0]), balance);
@@ -204,7 +204,7 @@ async fn a_failed_commit_acknowledges_nothing_and_the_desk_recovers() {
         .unwrap()
         .execute_batch("CREATE TRIGGER poison BEFORE INSERT ON card_ops WHEN NEW.op_id = 'top-poison' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
         .unwrap();
-    let desk = CardDesk::open(store.clone(), FareRules::seoul(), network(5))
+    let desk = CardDesk::open(store.clone(), FareRules::seoul_toml(), network(5))
         .await
         .unwrap();
     let Answer::Issued { card_id, .. } = desk
@@ -278,7 +278,7 @@ async fn a_failed_commit_acknowledges_nothing_and_the_desk_recovers() {
     let expected = (acknowledged + i64::from(retry.is_some())) * 100;
     assert_eq!(desk.balance(card_id), expected);
     drop(desk);
-    let again = CardDesk::open(store, FareRules::seoul(), network(5))
+    let again = CardDesk::open(store, FareRules::seoul_toml(), network(5))
         .await
         .unwrap();
     assert_eq!(
@@ -286,4 +286,82 @@ async fn a_failed_commit_acknowledges_nothing_and_the_desk_recovers() {
         expected,
         "a restart sees exactly what was acknowledged"
     );
+}
+
+/// A fare change takes effect from the next operation; what was charged before
+/// keeps its price, and the log still replays after the change.
+#[tokio::test]
+async fn a_fare_change_applies_from_now_on_and_the_past_keeps_its_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&testing::sqlite_path(dir.path()))
+        .await
+        .unwrap();
+    let desk = CardDesk::open(store.clone(), FareRules::seoul_toml(), network(5))
+        .await
+        .unwrap();
+    let Answer::Issued { card_id, .. } = desk
+        .submit(
+            "issue",
+            Request::Issue {
+                category: Category::Adult,
+                registered_to: None,
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    desk.submit(
+        "top",
+        Request::TopUp {
+            card_id,
+            amount: 10_000,
+        },
+    )
+    .await
+    .unwrap();
+    let old = desk
+        .submit("tap:bus-0:1", tap(card_id, 0, 1, TapKind::In, "A", 0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(old, Answer::TapAccepted { amount: 1_500, .. }),
+        "{old:?}"
+    );
+    desk.submit("tap:bus-0:2", tap(card_id, 0, 2, TapKind::Out, "B", 30))
+        .await
+        .unwrap();
+    drop(desk);
+
+    let dearer = FareRules::seoul_toml().replace(
+        "[modes.trunk]                   # 간선, blue\nfare = { adult = 1_500",
+        "[modes.trunk]                   # 간선, blue\nfare = { adult = 1_600",
+    );
+    assert_ne!(dearer, FareRules::seoul_toml(), "the test changes a fare");
+    let desk = CardDesk::open(store.clone(), &dearer, network(5))
+        .await
+        .unwrap();
+    assert_eq!(desk.balance(card_id), 8_500, "the past keeps its price");
+    let new = desk
+        .submit("tap:bus-0:3", tap(card_id, 0, 3, TapKind::In, "A", 600))
+        .await
+        .unwrap();
+    assert!(
+        matches!(new, Answer::TapAccepted { amount: 1_600, .. }),
+        "{new:?}"
+    );
+    drop(desk);
+    // Reopening with the same rules adds no version and replays both prices.
+    let desk = CardDesk::open(store.clone(), &dearer, network(5))
+        .await
+        .unwrap();
+    assert_eq!(desk.balance(card_id), 10_000 - 1_500 - 1_600);
+    assert_eq!(store.fare_rules_versions().await.unwrap().len(), 2);
+    assert!(desk.audit().await.unwrap().holds());
+    // Rules that do not parse are refused with the reason.
+    assert!(matches!(
+        CardDesk::open(store, "[modes", network(5)).await,
+        Err(cityos_card::DeskError::Rules(_))
+    ));
 }

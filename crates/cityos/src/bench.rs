@@ -354,7 +354,12 @@ async fn bench_fare(taps: usize, validators: usize, pgbench_seconds: u32) -> any
         }
     }
     let view: Arc<dyn NetworkView + Send + Sync> = Arc::new(Net(table));
-    let desk = CardDesk::open(store, FareRules::seoul(), Arc::new(move || view.clone())).await?;
+    let desk = CardDesk::open(
+        store,
+        FareRules::seoul_toml(),
+        Arc::new(move || view.clone()),
+    )
+    .await?;
     let validators = validators.max(1);
     let mut cards = Vec::with_capacity(validators);
     for v in 0..validators {

@@ -78,17 +78,22 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 }
 
 impl Settings {
-    /// The fare rules in force: the configured file, or Seoul's.
+    /// The fare rules in force as TOML: the configured file, or Seoul's; checked before use.
+    pub fn fare_rules_toml(&self) -> anyhow::Result<String> {
+        let text = match &self.fare_rules {
+            None => return Ok(cityos_fare::FareRules::seoul_toml().to_owned()),
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read fare rules {}", path.display()))?,
+        };
+        let path = self.fare_rules.as_deref().unwrap_or(Path::new(""));
+        cityos_fare::FareRules::from_toml(&text)
+            .with_context(|| format!("fare rules {} are not valid", path.display()))?;
+        Ok(text)
+    }
+
+    /// The fare rules in force.
     pub fn fare_rules(&self) -> anyhow::Result<cityos_fare::FareRules> {
-        match &self.fare_rules {
-            None => Ok(cityos_fare::FareRules::seoul()),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read fare rules {}", path.display()))?;
-                cityos_fare::FareRules::from_toml(&text)
-                    .with_context(|| format!("fare rules {} are not valid", path.display()))
-            }
-        }
+        Ok(cityos_fare::FareRules::from_toml(&self.fare_rules_toml()?)?)
     }
 
     /// Merges flags/env (`store`, `serve`) over the config file over defaults.

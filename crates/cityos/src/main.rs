@@ -231,6 +231,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()> {
     let rules_for = |rules: Option<PathBuf>| {
+        // These commands take --rules; the server's CITYOS_FARE_RULES applies to them too.
+        let rules = rules.or_else(|| std::env::var_os("CITYOS_FARE_RULES").map(PathBuf::from));
         let serve = ServeArgs {
             listen: None,
             basemap_url: None,
@@ -268,9 +270,12 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
         FareCommand::Audit => {
             let settings = rules_for(None)?;
             let store = open_store(&settings).await?;
+            // Audit with the rules the store last used: an audit changes nothing.
+            let latest = store.fare_rules_versions().await?.pop().map(|v| v.1);
+            let rules = latest.unwrap_or_else(|| cityos_fare::FareRules::seoul_toml().to_owned());
             let desk = cityos_card::CardDesk::open(
                 store,
-                settings.fare_rules()?,
+                &rules,
                 std::sync::Arc::new(
                     || -> std::sync::Arc<dyn cityos_card::NetworkView + Send + Sync> {
                         std::sync::Arc::new(cityos_card::NoNetwork)
@@ -439,7 +444,7 @@ async fn serve_http(
         },
     );
     state
-        .start_cards(settings.fare_rules()?)
+        .start_cards(&settings.fare_rules_toml()?)
         .await
         .context("the card desk could not start")?;
     match served {

@@ -79,12 +79,9 @@ impl AppState {
         }
     }
 
-    /// Starts the card desk over this state's store, pricing with `rules`
+    /// Starts the card desk over this state's store, pricing with the fare rules `rules_toml`
     /// on whatever network is being served at each tap.
-    pub async fn start_cards(
-        &mut self,
-        rules: cityos_fare::FareRules,
-    ) -> Result<(), cityos_card::DeskError> {
+    pub async fn start_cards(&mut self, rules_toml: &str) -> Result<(), cityos_card::DeskError> {
         let handle = self.network.clone();
         let source: cityos_card::NetworkSource =
             Arc::new(move || -> Arc<dyn cityos_card::NetworkView + Send + Sync> {
@@ -93,7 +90,8 @@ impl AppState {
                     None => Arc::new(cityos_card::NoNetwork),
                 }
             });
-        self.cards = Some(cityos_card::CardDesk::open(self.store.clone(), rules, source).await?);
+        self.cards =
+            Some(cityos_card::CardDesk::open(self.store.clone(), rules_toml, source).await?);
         Ok(())
     }
 }

@@ -49,7 +49,7 @@ async fn harness(store: Store, dir: tempfile::TempDir) -> Harness {
         },
     );
     state
-        .start_cards(cityos_fare::FareRules::seoul())
+        .start_cards(cityos_fare::FareRules::seoul_toml())
         .await
         .unwrap();
     let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();

@@ -61,6 +61,90 @@
       'dep.hourMin': '{h}시간 {m}분 후',
       'dep.tomorrow': '내일',
       'err.network': '서버에 연결할 수 없습니다',
+      'tools.label': '도구',
+      'tools.ridership': '승객',
+      'tools.fare': '요금 계산',
+      'legend.ridership': '승차량',
+      'ridership.kicker': '교통카드 이용 현황',
+      'ridership.title': '승객',
+      'ridership.loading': '승객 통계를 불러오는 중…',
+      'ridership.error': '승객 통계를 불러오지 못했습니다: {msg}',
+      'ridership.emptyTitle': '아직 교통카드 태그가 없습니다',
+      'ridership.emptyBody': '승객이 카드를 찍기 시작하면 시간대별 승차, 많이 이동한 구간과 환승이 여기에 나타납니다. 이 창은 30초마다 새로 고칩니다.',
+      'ridership.boardings': '승차',
+      'ridership.alightings': '하차',
+      'ridership.peak': '가장 붐비는 시간',
+      'ridership.peakValue': '{hour}시',
+      'ridership.stops': '이용 정류장',
+      'ridership.byHour': '시간대별 승차',
+      'ridership.chartLabel': '시간대별 승차 막대그래프. 가장 붐비는 시간은 {hour}시, 승차 {n}명',
+      'ridership.barTitle': '{hour}시: 승차 {b} · 하차 {a}',
+      'ridership.od': '많이 이동한 구간',
+      'ridership.transfers': '많이 환승한 노선',
+      'ridership.none': '아직 없습니다',
+      'ridership.count': '{n}회',
+      'ridership.downloads': '내려받기',
+      'ridership.updated': '{time} 기준 · 30초마다 새로 고침',
+      'ridership.stale': '새로 고치지 못했습니다: {msg}',
+      'ridership.stopLine': '교통카드 승차 {b} · 하차 {a}',
+      'ridership.subway': '지하철',
+      'dl.stop_route_hour': '정류장·노선·시간대별 승하차',
+      'dl.origin_destination': '출발·도착 구간',
+      'dl.transfers': '노선 간 환승',
+      'dl.ridership': 'GTFS-ride 승하차',
+      'dl.ride_feed_info': 'GTFS-ride 피드 정보',
+      'fare.kicker': '교통카드 요금',
+      'fare.title': '요금 계산',
+      'fare.category': '승객 구분',
+      'fare.date': '날짜',
+      'cat.adult': '일반',
+      'cat.youth': '청소년 (13–18세)',
+      'cat.child': '어린이 (6–12세)',
+      'fare.leg': '{n}구간',
+      'fare.mode': '교통수단',
+      'fare.route': '노선',
+      'fare.routeNone': '노선 선택',
+      'fare.routeGates': '역 개찰구 (노선 없음)',
+      'fare.routesHere': '이 정류장을 지나는 노선',
+      'fare.routesOther': '다른 노선',
+      'fare.from': '승차 정류장',
+      'fare.to': '하차 정류장',
+      'fare.stopPlaceholder': '정류장·역 검색',
+      'fare.boardTime': '승차 시각',
+      'fare.alightTime': '하차 시각',
+      'fare.removeLeg': '이 구간 삭제',
+      'fare.addLeg': '+ 구간 추가',
+      'fare.calculate': '계산',
+      'fare.calculating': '계산 중…',
+      'fare.total': '합계',
+      'fare.journey': '{n}번째 여정',
+      'fare.tapIn': '{n}구간 승차',
+      'fare.tapOut': '{n}구간 하차',
+      'fare.noCharges': '부과된 요금이 없습니다',
+      'fare.error': '계산하지 못했습니다: {msg}',
+      'fare.needBoard': '{n}구간의 승차 시각을 입력하세요',
+      'fare.needAlight': '{n}구간의 하차 시각을 입력하세요',
+      'fare.pickStop': '{n}구간: 목록에서 정류장을 고르세요',
+      'fare.onRoute': '이 노선의 정류장',
+      'fare.onTrip': '이 노선의 다음 정류장',
+      'fare.results': '검색 결과',
+      'fare.rideMin': '+{n}분',
+      'fare.searching': '검색 중…',
+      'mode.subway': '지하철',
+      'mode.trunk': '간선버스',
+      'mode.branch': '지선버스',
+      'mode.circular': '순환버스',
+      'mode.village': '마을버스',
+      'mode.wide_area': '광역버스',
+      'mode.night': '심야버스',
+      'rule.base_fare': '기본요금',
+      'rule.transfer_upgrade': '환승 차액',
+      'rule.distance_surcharge': '거리 추가요금',
+      'rule.missing_tap_out': '하차 미태그',
+      'rule.early_bird_discount': '조조할인',
+      'note.clock_behind': '{tap}: 단말기 시계가 {s}초 늦어 직전 태그 시각으로 처리했습니다',
+      'note.out_without_in': '{tap}: 맞는 승차 태그가 없는 하차 태그라 무시했습니다',
+      'won': '{n}원',
     },
     en: {
       'app.title': 'Transit map',
@@ -111,6 +195,90 @@
       'dep.hourMin': '{h} h {m} min',
       'dep.tomorrow': 'tomorrow',
       'err.network': 'Cannot reach the server',
+      'tools.label': 'Tools',
+      'tools.ridership': 'Ridership',
+      'tools.fare': 'Fare calculator',
+      'legend.ridership': 'Ridership',
+      'ridership.kicker': 'Smart card taps',
+      'ridership.title': 'Ridership',
+      'ridership.loading': 'Loading ridership…',
+      'ridership.error': 'Could not load ridership: {msg}',
+      'ridership.emptyTitle': 'No card taps yet',
+      'ridership.emptyBody': 'Once riders start tapping their cards, boardings by hour, the busiest trips and transfers show up here. This panel refreshes every 30 seconds.',
+      'ridership.boardings': 'Boardings',
+      'ridership.alightings': 'Alightings',
+      'ridership.peak': 'Busiest hour',
+      'ridership.peakValue': '{hour}:00',
+      'ridership.stops': 'Stops used',
+      'ridership.byHour': 'Boardings by hour',
+      'ridership.chartLabel': 'Bar chart of boardings by hour. Busiest hour {hour}:00 with {n} boardings',
+      'ridership.barTitle': '{hour}:00: {b} boardings · {a} alightings',
+      'ridership.od': 'Top origin → destination',
+      'ridership.transfers': 'Top transfers',
+      'ridership.none': 'None yet',
+      'ridership.count': '{n}',
+      'ridership.downloads': 'Downloads',
+      'ridership.updated': 'As of {time} · refreshes every 30 s',
+      'ridership.stale': 'Could not refresh: {msg}',
+      'ridership.stopLine': 'Card taps: {b} boardings · {a} alightings',
+      'ridership.subway': 'Subway',
+      'dl.stop_route_hour': 'By stop, route and hour',
+      'dl.origin_destination': 'Origin–destination pairs',
+      'dl.transfers': 'Transfers between routes',
+      'dl.ridership': 'GTFS-ride ridership',
+      'dl.ride_feed_info': 'GTFS-ride feed info',
+      'fare.kicker': 'Smart card fares',
+      'fare.title': 'Fare calculator',
+      'fare.category': 'Rider',
+      'fare.date': 'Date',
+      'cat.adult': 'Adult',
+      'cat.youth': 'Youth (13–18)',
+      'cat.child': 'Child (6–12)',
+      'fare.leg': 'Leg {n}',
+      'fare.mode': 'Mode',
+      'fare.route': 'Route',
+      'fare.routeNone': 'Choose a route',
+      'fare.routeGates': 'Station gates (no route)',
+      'fare.routesHere': 'Routes at this stop',
+      'fare.routesOther': 'Other routes',
+      'fare.from': 'Board at',
+      'fare.to': 'Alight at',
+      'fare.stopPlaceholder': 'Search stops',
+      'fare.boardTime': 'Board time',
+      'fare.alightTime': 'Alight time',
+      'fare.removeLeg': 'Remove this leg',
+      'fare.addLeg': '+ Add leg',
+      'fare.calculate': 'Calculate',
+      'fare.calculating': 'Calculating…',
+      'fare.total': 'Total',
+      'fare.journey': 'Journey {n}',
+      'fare.tapIn': 'Leg {n} board',
+      'fare.tapOut': 'Leg {n} alight',
+      'fare.noCharges': 'Nothing to pay',
+      'fare.error': 'Could not calculate: {msg}',
+      'fare.needBoard': 'Enter the board time of leg {n}',
+      'fare.needAlight': 'Enter the alight time of leg {n}',
+      'fare.pickStop': 'Leg {n}: choose a stop from the list',
+      'fare.onRoute': 'Stops on this route',
+      'fare.onTrip': 'Next stops on this route',
+      'fare.results': 'Search results',
+      'fare.rideMin': '+{n} min',
+      'fare.searching': 'Searching…',
+      'mode.subway': 'Subway',
+      'mode.trunk': 'Trunk bus',
+      'mode.branch': 'Branch bus',
+      'mode.circular': 'Circular bus',
+      'mode.village': 'Village bus',
+      'mode.wide_area': 'Wide-area bus',
+      'mode.night': 'Night bus',
+      'rule.base_fare': 'Base fare',
+      'rule.transfer_upgrade': 'Transfer upgrade',
+      'rule.distance_surcharge': 'Distance surcharge',
+      'rule.missing_tap_out': 'No tap-out',
+      'rule.early_bird_discount': 'Early-bird discount',
+      'note.clock_behind': '{tap}: the validator clock was {s} s behind, so the previous tap’s time was used',
+      'note.out_without_in': '{tap}: a tap-out without a matching tap-in was ignored',
+      'won': '₩{n}',
     },
   };
   const LANG_KEY = 'cityos.lang';
@@ -157,6 +325,8 @@
     renderStatus();
     renderPanel();
     renderResults();
+    renderRidershipPanel();
+    renderFareI18n();
   }
 
   // ------------------------------------------------------------- helpers --
@@ -184,10 +354,17 @@
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
   // API errors come as {"error":{"code","message"}}; surface the message.
+  // opts.body (an object) makes it a JSON POST.
   async function api(path, opts = {}) {
     let res;
+    const post = opts.body !== undefined;
     try {
-      res = await fetch(path, { headers: { Accept: 'application/json' }, signal: opts.signal });
+      res = await fetch(path, {
+        method: post ? 'POST' : 'GET',
+        headers: post ? { Accept: 'application/json', 'Content-Type': 'application/json' } : { Accept: 'application/json' },
+        body: post ? JSON.stringify(opts.body) : undefined,
+        signal: opts.signal,
+      });
     } catch (e) {
       if (e.name === 'AbortError') throw e;
       throw new Error(t('err.network'));
@@ -274,6 +451,7 @@
     routes: [],       // {id, shortName, longName, kind, color, lines:[{pts, minx,miny,maxx,maxy}], minx..maxy}
     stops: [],        // {stop_id, name, location_type, parent_station, wheelchair_boarding, lon, lat, x, y}
     stopById: new Map(),
+    routeById: new Map(),
     dataBBox: null,   // world-unit bbox of everything drawn
     kindCounts: {},
     kindOn: Object.fromEntries(KINDS.map((k) => [k, true])),
@@ -391,7 +569,9 @@
     if (routes.status === 'fulfilled') state.routes = parseRoutes(routes.value);
     if (stops.status === 'fulfilled') state.stops = parseStops(stops.value);
     for (const s of state.stops) state.stopById.set(s.stop_id, s);
+    for (const r of state.routes) state.routeById.set(r.id, r);
     buildGrid();
+    indexRidership(); // an answer that came before the stops is placed now
 
     state.kindCounts = {};
     for (const r of state.routes) state.kindCounts[r.kind] = (state.kindCounts[r.kind] || 0) + 1;
@@ -542,6 +722,7 @@
     if (!state.loaded) return;
 
     const routesDrawn = drawNetwork();
+    reportRidershipDrawn(drawRidership());
     const stopsDrawn = drawStops();
     drawSelection();
     drawLabels();
@@ -961,7 +1142,8 @@
     const st = state.loaded ? stopAt(x, y, 10) : null;
     canvas.classList.toggle('over-stop', !!st);
     if (!st) return hideTooltip();
-    tooltip.textContent = st.name;
+    const c = ride.layerOn && ride.data ? ride.byStop.get(st.stop_id) : null;
+    tooltip.textContent = c ? `${st.name} · ${t('ridership.boardings')} ${fmtInt(c.b)} · ${t('ridership.alightings')} ${fmtInt(c.a)}` : st.name;
     tooltip.style.left = `${x}px`;
     tooltip.style.top = `${y}px`;
     tooltip.hidden = false;
@@ -1081,12 +1263,21 @@
           h('span', { class: 'swatch stop-swatch' }),
           h('span', null, t('legend.stops')),
           h('span', { class: 'count', id: 'stops-hint' }, fmtInt(state.stops.length)))));
+      rows.push(h('li', { class: 'legend-ridership' },
+        h('label', null,
+          h('input', { type: 'checkbox', id: 'toggle-ridership', onchange: (e) => setRidershipLayer(e.target.checked) }),
+          h('span', { class: 'swatch ride-swatch' }),
+          h('span', null, t('legend.ridership')),
+          h('span', { class: 'count', id: 'ridership-hint' }, '–'))));
     }
     list.replaceChildren(...rows);
     // Checkbox state is set as a property after creation (attributes would only set the default).
     for (const input of list.querySelectorAll('input[data-kind]')) input.checked = state.kindOn[input.dataset.kind];
     const ts = $('#toggle-stops');
     if (ts) ts.checked = state.stopsOn;
+    const tr = $('#toggle-ridership');
+    if (tr) tr.checked = ride.layerOn;
+    updateRidershipCount();
     $('#legend').hidden = rows.length === 0;
     lastHint = null;
     updateStopsHint();
@@ -1131,12 +1322,15 @@
   }
 
   function openStop(stop) {
+    const tool = openToolName();
+    if (tool) closeTool(tool);
     state.selected = stop;
     state.panel = { status: 'loading', data: null, error: null };
     panel.hidden = false;
     renderPanel();
     requestRedraw();
     loadDepartures();
+    fetchRidership(false);
     clearInterval(panelTimer);
     // Departures go stale by the minute; refresh while the panel is open and visible.
     panelTimer = setInterval(() => { if (!document.hidden) loadDepartures(); }, 30000);
@@ -1205,6 +1399,7 @@
     const meta = [t('panel.id', { id: st.stop_id })];
     if (Number(st.wheelchair_boarding) === 1) meta.push(`♿ ${t('panel.wheelchair')}`);
     $('#stop-meta').textContent = meta.join(' · ');
+    renderStopRidership();
     $('#stop-asof').textContent = data && data.time
       ? t('panel.asof', { time: `${data.date || ''} ${String(data.time).slice(0, 5)}`.trim(), tz: data.timezone || '' })
       : '';
@@ -1235,7 +1430,9 @@
   $('#panel-close').addEventListener('click', closePanel);
   $('#panel-refresh').addEventListener('click', () => loadDepartures());
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && !panel.hidden && document.activeElement !== searchInput) closePanel();
+    if (e.key !== 'Escape' || document.activeElement === searchInput) return;
+    if (!panel.hidden) closePanel();
+    else if (openToolName()) closeTool(openToolName(), true);
   });
 
   // ---------------------------------------------------------------- search --
@@ -1343,6 +1540,836 @@
   searchInput.addEventListener('blur', () => { search.open = false; renderResults(); });
   searchInput.addEventListener('focus', () => { if (search.items.length && searchInput.value.trim() === search.query) { search.open = true; renderResults(); } });
 
+  // ------------------------------------------------------------- ridership --
+  // Smart-card taps aggregated by the server: a map layer (circles at stops sized by
+  // boardings + alightings), numbers in the stop panel, and a panel with charts and lists.
+
+  const RIDERSHIP_REFRESH_MS = 30000;
+  const RIDE_FILL = 'rgba(214, 51, 108, 0.32)';
+  const RIDE_STROKE = '#A61E4D';
+  const RIDE_MIN_R = 3;
+  const RIDE_MAX_R = 26;
+  const RIDERSHIP_FILES = ['stop_route_hour.csv', 'origin_destination.csv', 'transfers.csv', 'ridership.txt', 'ride_feed_info.txt'];
+
+  const ride = {
+    data: null,        // the last good /api/v1/ridership answer
+    at: 0,             // when it arrived (ms)
+    tried: -Infinity,  // when it was last asked for
+    error: null,       // the last failure, kept next to stale data
+    loading: null,     // the request in flight
+    layerOn: false,
+    byStop: new Map(), // drawn stop id -> {b, a}
+    names: new Map(),  // any tapped stop id -> name
+    circles: [],       // {x, y, total, id}, busiest first
+    max: 0,
+    timer: null,
+  };
+  let lastRidershipDrawn = null;
+
+  const nonNeg = (v) => (Number.isFinite(+v) && +v > 0 ? Math.floor(+v) : 0);
+
+  function normRidership(d) {
+    const hours = Array.from({ length: 24 }, (_, i) => {
+      const c = (d && Array.isArray(d.by_hour) && d.by_hour[i]) || {};
+      return { b: nonNeg(c.boardings), a: nonNeg(c.alightings) };
+    });
+    const stops = ((d && d.stops) || []).filter((s) => s && s.stop_id != null).map((s) => ({
+      id: String(s.stop_id), name: s.name == null ? '' : String(s.name),
+      lat: s.lat == null ? NaN : +s.lat, lon: s.lon == null ? NaN : +s.lon,
+      b: nonNeg(s.boardings), a: nonNeg(s.alightings),
+    }));
+    const triples = (v) => (Array.isArray(v) ? v : [])
+      .filter((r) => Array.isArray(r) && r.length >= 3)
+      .map((r) => ({ from: String(r[0]), to: String(r[1]), n: nonNeg(r[2]) }));
+    return { hours, stops, od: triples(d && d.origin_destination), transfers: triples(d && d.transfers) };
+  }
+
+  // The drawn station a tapped platform or gate belongs to: stops.geojson folds platforms into
+  // their station, so taps recorded at a platform are counted (and drawn) at the station nearby.
+  function stationNear(lon, lat, meters) {
+    const x = lonToX(lon);
+    const y = latToY(lat);
+    const r = meters / (40075016.686 * Math.cos((lat * Math.PI) / 180));
+    let best = null;
+    let bestD = r * r;
+    for (let gx = Math.floor((x - r) / GRID); gx <= Math.floor((x + r) / GRID); gx++) {
+      for (let gy = Math.floor((y - r) / GRID); gy <= Math.floor((y + r) / GRID); gy++) {
+        for (const st of grid.get(cellKey(gx, gy)) || []) {
+          if (st.location_type !== 1) continue;
+          const d = (st.x - x) ** 2 + (st.y - y) ** 2;
+          if (d <= bestD) { bestD = d; best = st; }
+        }
+      }
+    }
+    return best;
+  }
+
+  function indexRidership() {
+    ride.byStop = new Map();
+    ride.names = new Map();
+    const at = new Map(); // key -> {x, y, total, id}
+    if (!ride.data) return;
+    for (const s of ride.data.stops) {
+      if (s.name) ride.names.set(s.id, s.name);
+      const ok = Number.isFinite(s.lat) && Number.isFinite(s.lon);
+      const drawn = state.stopById.get(s.id) || (ok ? stationNear(s.lon, s.lat, 150) : null);
+      const key = drawn ? drawn.stop_id : s.id;
+      const c = ride.byStop.get(key) || { b: 0, a: 0 };
+      c.b += s.b;
+      c.a += s.a;
+      ride.byStop.set(key, c);
+      const x = drawn ? drawn.x : ok ? lonToX(s.lon) : NaN;
+      const y = drawn ? drawn.y : ok ? latToY(s.lat) : NaN;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      const circle = at.get(key) || { x, y, total: 0, id: key };
+      circle.total += s.b + s.a;
+      at.set(key, circle);
+    }
+    ride.circles = [...at.values()].filter((c) => c.total > 0).sort((p, q) => q.total - p.total);
+    ride.max = ride.circles.length ? ride.circles[0].total : 0;
+  }
+
+  function fetchRidership(force) {
+    if (ride.loading) return ride.loading;
+    // Stop clicks reuse a recent answer (or a recent failure) instead of asking again.
+    if (!force && Date.now() - ride.tried < RIDERSHIP_REFRESH_MS - 5000) return Promise.resolve();
+    ride.tried = Date.now();
+    ride.loading = api('api/v1/ridership')
+      .then((d) => { ride.data = normRidership(d); ride.at = Date.now(); ride.error = null; indexRidership(); },
+        (e) => { ride.error = e.message || String(e); })
+      .finally(() => { ride.loading = null; ridershipChanged(); });
+    return ride.loading;
+  }
+
+  function ridershipChanged() {
+    if (ride.layerOn) { lastRidershipDrawn = null; requestRedraw(); }
+    updateRidershipCount();
+    renderStopRidership();
+    renderRidershipPanel();
+  }
+
+  // Poll only while someone is looking: the layer is on or the panel is open.
+  function syncRidershipTimer() {
+    const want = ride.layerOn || !ridershipPanel.hidden;
+    if (want && !ride.timer) ride.timer = setInterval(() => { if (!document.hidden) fetchRidership(true); }, RIDERSHIP_REFRESH_MS);
+    if (!want && ride.timer) { clearInterval(ride.timer); ride.timer = null; }
+  }
+
+  function setRidershipLayer(on) {
+    ride.layerOn = on;
+    const box = document.getElementById('toggle-ridership');
+    if (box) box.checked = on;
+    if (on) fetchRidership(false);
+    syncRidershipTimer();
+    lastRidershipDrawn = null;
+    requestRedraw();
+  }
+
+  // Square-root scale (area follows volume), capped; smaller when zoomed out so the network still shows.
+  const rideRadius = (total) => {
+    const k = clamp(2 ** ((view.zoom - 14.5) / 2), 0.35, 1.2);
+    return Math.max(2, k * (RIDE_MIN_R + (RIDE_MAX_R - RIDE_MIN_R) * Math.sqrt(Math.min(1, total / (ride.max || 1)))));
+  };
+
+  // Returns how many circles were drawn, or -1 while there is nothing to report (layer off or no answer yet).
+  function drawRidership() {
+    if (!ride.layerOn) return -1;
+    if (!ride.data) return ride.error ? 0 : -1;
+    const s = scale();
+    const hx = cssW / 2 - view.cx * s;
+    const hy = cssH / 2 - view.cy * s;
+    let drawn = 0;
+    // One path for all: a single fill (overlaps merge instead of darkening) and stroke, fast at city scale.
+    ctx.beginPath();
+    for (const c of ride.circles) {
+      const x = c.x * s + hx;
+      const y = c.y * s + hy;
+      const r = rideRadius(c.total);
+      if (x < -r || y < -r || x > cssW + r || y > cssH + r) continue;
+      ctx.moveTo(x + r, y);
+      ctx.arc(x, y, r, 0, Math.PI * 2);
+      drawn++;
+    }
+    ctx.fillStyle = RIDE_FILL;
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = RIDE_STROKE;
+    ctx.stroke();
+    return drawn;
+  }
+
+  function reportRidershipDrawn(n) {
+    if (n === lastRidershipDrawn) return;
+    lastRidershipDrawn = n;
+    if (n < 0) delete document.body.dataset.ridershipDrawn;
+    else document.body.dataset.ridershipDrawn = String(n);
+  }
+
+  function updateRidershipCount() {
+    const el = document.getElementById('ridership-hint');
+    if (el) el.textContent = ride.data ? fmtInt(ride.byStop.size) : '–';
+  }
+
+  function renderStopRidership() {
+    const el = $('#stop-ridership');
+    const st = state.selected;
+    if (!st || !ride.data) { el.hidden = true; return; }
+    const c = ride.byStop.get(st.stop_id) || { b: 0, a: 0 };
+    el.textContent = t('ridership.stopLine', { b: fmtInt(c.b), a: fmtInt(c.a) });
+    el.dataset.boardings = String(c.b);
+    el.dataset.alightings = String(c.a);
+    el.hidden = false;
+  }
+
+  // --------------------------------------------------------- tool panels --
+
+  const ridershipPanel = $('#ridership-panel');
+  const farePanel = $('#fare-panel');
+  const TOOLS = { ridership: { panel: ridershipPanel, button: $('#open-ridership') }, fare: { panel: farePanel, button: $('#open-fare') } };
+
+  function openTool(name) {
+    if (state.selected) closePanel();
+    for (const [n, tool] of Object.entries(TOOLS)) {
+      tool.panel.hidden = n !== name;
+      tool.button.setAttribute('aria-expanded', String(n === name));
+    }
+    if (name === 'ridership') {
+      renderRidershipPanel();
+      fetchRidership(true);
+    } else if (name === 'fare') {
+      openFare();
+    }
+    syncRidershipTimer();
+  }
+
+  // `refocus` when the person closed it themselves, so keyboard focus doesn't fall to <body>.
+  function closeTool(name, refocus) {
+    const tool = TOOLS[name];
+    if (!tool || tool.panel.hidden) return;
+    const hadFocus = tool.panel.contains(document.activeElement);
+    tool.panel.hidden = true;
+    tool.button.setAttribute('aria-expanded', 'false');
+    syncRidershipTimer();
+    if (refocus || hadFocus) tool.button.focus();
+  }
+
+  const openToolName = () => Object.keys(TOOLS).find((n) => !TOOLS[n].panel.hidden) || null;
+
+  for (const [name, tool] of Object.entries(TOOLS)) {
+    tool.button.addEventListener('click', () => (tool.panel.hidden ? openTool(name) : closeTool(name, true)));
+  }
+  for (const b of document.querySelectorAll('.panel-x')) {
+    b.addEventListener('click', () => closeTool(b.dataset.close === 'fare-panel' ? 'fare' : 'ridership', true));
+  }
+
+  // ------------------------------------------------------ ridership panel --
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v != null) el.setAttribute(k, String(v));
+    for (const c of children) if (c != null) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  }
+
+  function hourChart(hours) {
+    const W = 360, H = 168;
+    const pad = { l: 34, r: 6, t: 10, b: 22 };
+    const pw = W - pad.l - pad.r;
+    const ph = H - pad.t - pad.b;
+    const max = Math.max(...hours.map((x) => x.b));
+    const step = Math.max(1, niceStep(Math.max(1, max) / 3));
+    const top = Math.max(step, Math.ceil(max / step) * step);
+    const yOf = (v) => pad.t + ph - (v / top) * ph;
+    const peak = hours.reduce((best, x, i) => (x.b > hours[best].b ? i : best), 0);
+    const svg = svgEl('svg', {
+      viewBox: `0 0 ${W} ${H}`, class: 'hour-chart', role: 'img',
+      'aria-label': t('ridership.chartLabel', { hour: peak, n: fmtInt(hours[peak].b) }),
+    });
+    for (let v = 0; v <= top; v += step) {
+      const y = yOf(v);
+      svg.append(
+        svgEl('line', { x1: pad.l, x2: W - pad.r, y1: y, y2: y, class: v === 0 ? 'axis' : 'grid' }),
+        svgEl('text', { x: pad.l - 6, y, class: 'tick', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, fmtInt(v)));
+    }
+    const slot = pw / 24;
+    hours.forEach((x, i) => {
+      const y = yOf(x.b);
+      const bar = svgEl('rect', {
+        x: (pad.l + i * slot + slot * 0.14).toFixed(2), y: y.toFixed(2), width: (slot * 0.72).toFixed(2),
+        height: Math.max(0, pad.t + ph - y).toFixed(2), rx: 1.5,
+        class: i === peak && x.b > 0 ? 'bar peak' : 'bar', 'data-hour': i, 'data-boardings': x.b,
+      }, svgEl('title', null, t('ridership.barTitle', { hour: String(i).padStart(2, '0'), b: fmtInt(x.b), a: fmtInt(x.a) })));
+      svg.append(bar);
+      if (i % 3 === 0) {
+        svg.append(svgEl('text', { x: pad.l + i * slot + slot / 2, y: H - 6, class: 'tick', 'text-anchor': 'middle' }, String(i).padStart(2, '0')));
+      }
+    });
+    return svg;
+  }
+
+  const stopName = (id) => ride.names.get(id) || (state.stopById.get(id) || {}).name || id;
+
+  function routeBadge(id) {
+    if (id === 'subway' || id === '') {
+      return h('span', { class: 'route-badge', style: { background: KIND_COLORS.subway, color: '#FFFFFF' } }, t('ridership.subway'));
+    }
+    const r = state.routeById.get(id);
+    const bg = r ? r.color : KIND_COLORS.other;
+    return h('span', { class: 'route-badge', title: r && r.longName ? r.longName : id, style: { background: bg, color: textOn(bg) } },
+      (r && r.shortName) || id);
+  }
+
+  function rankList(cls, rows, render) {
+    if (!rows.length) return h('p', { class: 'muted' }, t('ridership.none'));
+    return h('ol', { class: `rank-list ${cls}` }, rows.slice(0, 10).map((r) => h('li', null, render(r),
+      h('span', { class: 'count' }, t('ridership.count', { n: fmtInt(r.n) })))));
+  }
+
+  function clockOf(ms) {
+    return new Intl.DateTimeFormat(lang === 'ko' ? 'ko-KR' : 'en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(ms);
+  }
+
+  function renderRidershipPanel() {
+    if (ridershipPanel.hidden) return;
+    const body = $('#ridership-body');
+    const foot = $('#ridership-foot');
+    const d = ride.data;
+    foot.textContent = d ? t('ridership.updated', { time: clockOf(ride.at) }) : '';
+    if (!d) {
+      body.replaceChildren(ride.error
+        ? h('p', { class: 'error' }, t('ridership.error', { msg: ride.error }))
+        : h('p', { class: 'muted' }, t('ridership.loading')));
+      return;
+    }
+    const boardings = d.hours.reduce((n, x) => n + x.b, 0);
+    const alightings = d.hours.reduce((n, x) => n + x.a, 0);
+    const parts = [];
+    if (ride.error) parts.push(h('p', { class: 'error' }, t('ridership.stale', { msg: ride.error })));
+    if (boardings === 0 && alightings === 0) {
+      // A card drawn inline, so nothing is fetched.
+      const icon = svgEl('svg', { viewBox: '0 0 48 48', class: 'empty-icon', 'aria-hidden': 'true' },
+        svgEl('rect', { x: 7, y: 12, width: 34, height: 24, rx: 4 }),
+        svgEl('path', { d: 'M7 19h34M13 29h8' }));
+      parts.push(h('div', { class: 'ridership-empty' }, icon,
+        h('p', { class: 'empty-title' }, t('ridership.emptyTitle')),
+        h('p', null, t('ridership.emptyBody'))));
+      body.replaceChildren(...parts);
+      return;
+    }
+    const peak = d.hours.reduce((best, x, i) => (x.b > d.hours[best].b ? i : best), 0);
+    parts.push(
+      h('dl', { class: 'ride-stats' },
+        h('div', null, h('dt', null, t('ridership.boardings')), h('dd', { id: 'ride-total-boardings' }, fmtInt(boardings))),
+        h('div', null, h('dt', null, t('ridership.alightings')), h('dd', null, fmtInt(alightings))),
+        h('div', null, h('dt', null, t('ridership.peak')), h('dd', null, t('ridership.peakValue', { hour: String(peak).padStart(2, '0') }))),
+        h('div', null, h('dt', null, t('ridership.stops')), h('dd', null, fmtInt(ride.byStop.size)))),
+      h('section', { class: 'ride-section' },
+        h('h3', null, t('ridership.byHour')),
+        h('div', { class: 'ridership-chart' }, hourChart(d.hours))),
+      h('section', { class: 'ride-section' },
+        h('h3', null, t('ridership.od')),
+        rankList('od-list', d.od, (r) => h('span', { class: 'pair od' },
+          h('span', { class: 'stop', title: r.from }, stopName(r.from)),
+          h('span', { class: 'stop to', title: r.to }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→ '), stopName(r.to))))),
+      h('section', { class: 'ride-section' },
+        h('h3', null, t('ridership.transfers')),
+        rankList('transfer-list', d.transfers, (r) => h('span', { class: 'pair' },
+          routeBadge(r.from), h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→'), routeBadge(r.to)))),
+      h('section', { class: 'ride-section' },
+        h('h3', null, t('ridership.downloads')),
+        h('ul', { class: 'downloads' }, RIDERSHIP_FILES.map((f) => h('li', null,
+          h('a', { href: `api/v1/ridership/${f}`, download: f },
+            h('span', null, t(`dl.${f.replace(/\.(csv|txt)$/, '')}`)),
+            h('code', null, f)))))));
+    body.replaceChildren(...parts);
+  }
+
+  // ------------------------------------------------------- fare calculator --
+
+  const MODES = ['subway', 'trunk', 'branch', 'circular', 'village', 'wide_area', 'night'];
+  const fare = {
+    legs: [],          // {el, mode, route, board, alight, from, to, fromRoutes, routeStops, trip}
+    routes: null,      // every route, for the route pickers
+    routesLoading: null,
+    routeStops: new Map(), // route id -> Promise<[{stop_id, name}]>
+    result: null,
+    error: null,
+    busy: false,
+    tapMeta: [],       // tap index -> {leg, kind}
+    req: 0,
+  };
+  const fareLegsEl = $('#fare-legs');
+  const fareResultEl = $('#fare-result');
+
+  function todayIso() {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  }
+
+  const toMinutes = (hhmm) => {
+    const m = /^(\d{1,2}):(\d{2})/.exec(hhmm || '');
+    return m ? +m[1] * 60 + +m[2] : NaN;
+  };
+  const fromMinutes = (mins) => {
+    const m = ((Math.round(mins) % 1440) + 1440) % 1440;
+    return `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  };
+
+  function fmtWon(n) {
+    const v = Number(n);
+    if (!Number.isFinite(v)) return '–';
+    return (v < 0 ? '−' : '') + t('won', { n: fmtInt(Math.abs(v)) });
+  }
+
+  async function loadFareRoutes() {
+    if (fare.routes) return fare.routes;
+    if (!fare.routesLoading) {
+      fare.routesLoading = (async () => {
+        const all = [];
+        for (let offset = 0; offset < 5000; offset += 1000) {
+          const page = await api(`api/v1/routes?limit=1000&offset=${offset}`);
+          all.push(...((page && page.items) || []));
+          if (!page || all.length >= page.total || !(page.items || []).length) break;
+        }
+        return all.map((r) => ({
+          id: String(r.route_id), short: r.short_name || '', long: r.long_name || '', kind: r.kind || 'other',
+        }));
+      })();
+    }
+    try {
+      fare.routes = await fare.routesLoading;
+    } catch (e) {
+      fare.routesLoading = null;
+      fare.routes = null;
+    }
+    for (const leg of fare.legs) fillRouteSelect(leg);
+    return fare.routes;
+  }
+
+  function routesForMode(mode) {
+    const all = fare.routes || [];
+    const same = all.filter((r) => r.kind === mode);
+    if (same.length || mode === 'subway') return same;
+    // Village and wide-area buses often come without their own kind in a feed: offer every bus route.
+    return all.filter((r) => !['subway', 'rail', 'tram', 'ferry'].includes(r.kind));
+  }
+
+  function fillRouteSelect(leg) {
+    const sel = leg.route;
+    const keep = sel.value;
+    if (leg.mode.value === 'subway') {
+      sel.replaceChildren(h('option', { value: '' }, t('fare.routeGates')));
+      sel.disabled = true;
+      return;
+    }
+    sel.disabled = false;
+    const routes = routesForMode(leg.mode.value);
+    const opt = (r) => h('option', { value: r.id }, r.long ? `${r.short || r.id} · ${r.long}` : r.short || r.id);
+    const here = leg.fromRoutes ? routes.filter((r) => leg.fromRoutes.has(r.id)) : [];
+    const rest = leg.fromRoutes ? routes.filter((r) => !leg.fromRoutes.has(r.id)) : routes;
+    const children = [h('option', { value: '' }, t('fare.routeNone'))];
+    if (here.length) {
+      children.push(h('optgroup', { label: t('fare.routesHere') }, here.map(opt)));
+      if (rest.length) children.push(h('optgroup', { label: t('fare.routesOther') }, rest.map(opt)));
+    } else {
+      children.push(...rest.map(opt));
+    }
+    sel.replaceChildren(...children);
+    sel.value = routes.some((r) => r.id === keep) ? keep : '';
+  }
+
+  // Stops along a route, from its drawn geometry: stops within ~25 m of its lines, in line order.
+  function routeStops(routeId) {
+    if (!fare.routeStops.has(routeId)) {
+      const p = api(`api/v1/routes/${encodeURIComponent(routeId)}`).then((res) => {
+        const g = res && res.geometry && res.geometry.geometry;
+        const lines = g ? (g.type === 'MultiLineString' ? g.coordinates : g.type === 'LineString' ? [g.coordinates] : []) : [];
+        const found = new Map();
+        for (const coords of lines || []) {
+          for (let i = 0; i < coords.length; i++) {
+            const [lon, lat] = coords[i];
+            const x = lonToX(+lon);
+            const y = latToY(+lat);
+            const r = 25 / (40075016.686 * Math.cos((+lat * Math.PI) / 180));
+            for (const st of grid.get(cellKey(Math.floor(x / GRID), Math.floor(y / GRID))) || []) {
+              if (!found.has(st.stop_id) && Math.abs(st.x - x) <= r && Math.abs(st.y - y) <= r) found.set(st.stop_id, st);
+            }
+          }
+        }
+        return [...found.values()].map((st) => ({ stop_id: st.stop_id, name: st.name }));
+      }).catch(() => []);
+      fare.routeStops.set(routeId, p);
+    }
+    return fare.routeStops.get(routeId);
+  }
+
+  // The stops after `from` on the next trip of the leg's route, with the ride time to each.
+  async function loadTrip(leg) {
+    leg.trip = null;
+    const from = leg.from.value;
+    const routeId = leg.route.value;
+    if (!from || !routeId || leg.mode.value === 'subway') return;
+    const q = new URLSearchParams({ limit: '1000', window_minutes: '1440' });
+    const date = $('#fare-date').value;
+    if (/^\d{4}-\d{2}-\d{2}$/.test(date)) q.set('date', date);
+    if (/^\d{2}:\d{2}$/.test(leg.board.value)) q.set('time', `${leg.board.value}:00`);
+    const token = {};
+    leg.tripToken = token;
+    try {
+      const dep = await api(`api/v1/stops/${encodeURIComponent(from.stop_id)}/departures?${q}`);
+      const item = ((dep && dep.items) || []).find((it) => String(it.route_id) === routeId);
+      if (!item) return;
+      const trip = await api(`api/v1/trips/${encodeURIComponent(item.trip_id)}`);
+      if (leg.tripToken !== token) return;
+      const sts = (trip && trip.stop_times) || [];
+      const i = sts.findIndex((x) => String(x.stop_id) === String(item.stop_id) || String(x.stop_id) === from.stop_id);
+      if (i < 0) return;
+      const t0 = toMinutes(sts[i].departure_time);
+      leg.trip = sts.slice(i + 1).map((x) => ({
+        stop_id: String(x.stop_id), name: x.stop_name || String(x.stop_id),
+        ride: Math.max(0, toMinutes(x.arrival_time) - t0),
+      }));
+    } catch (_) { /* suggestions are a convenience; search still works */ }
+  }
+
+  async function onFromPicked(leg) {
+    leg.fromRoutes = null;
+    const from = leg.from.value;
+    if (from) {
+      try {
+        const res = await api(`api/v1/stops/${encodeURIComponent(from.stop_id)}`);
+        if (leg.from.value !== from) return;
+        leg.fromRoutes = new Set(((res && res.routes) || []).map((r) => String(r.route_id)));
+      } catch (_) { /* keep the full list */ }
+    }
+    fillRouteSelect(leg);
+    // One matching route at this stop: that's the one.
+    if (!leg.route.value && leg.fromRoutes) {
+      const here = routesForMode(leg.mode.value).filter((r) => leg.fromRoutes.has(r.id));
+      if (here.length === 1) leg.route.value = here[0].id;
+    }
+    loadTrip(leg);
+  }
+
+  // A stop search box for the fare form, with suggestions that depend on the leg.
+  function stopPicker(id, suggest, onPick, cls) {
+    const input = h('input', {
+      type: 'search', id, autocomplete: 'off', spellcheck: 'false', role: 'combobox',
+      'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': `${id}-list`,
+      'data-i18n-placeholder': 'fare.stopPlaceholder', placeholder: t('fare.stopPlaceholder'),
+    });
+    const list = h('ul', { id: `${id}-list`, class: 'picker-list', role: 'listbox', hidden: true });
+    const picker = { input, list, value: null, items: [], active: -1, abort: null, timer: null, seq: 0 };
+
+    const render = (groups, searching) => {
+      picker.items = [];
+      const rows = [];
+      for (const g of groups) {
+        if (!g.items.length) continue;
+        if (g.title) rows.push(h('li', { class: 'picker-group', role: 'presentation' }, g.title));
+        for (const it of g.items) {
+          const i = picker.items.push(it) - 1;
+          rows.push(h('li', {
+            role: 'option', id: `${id}-opt-${i}`, 'aria-selected': String(i === picker.active), dataset: { stopId: it.stop_id },
+            onpointerdown: (e) => e.preventDefault(),
+            onclick: () => choose(i),
+          }, h('span', { class: 'result-name' }, it.name || it.stop_id), h('span', { class: 'result-meta' }, it.meta || it.stop_id)));
+        }
+      }
+      if (searching) rows.push(h('li', { class: 'empty' }, t('fare.searching')));
+      else if (!picker.items.length) rows.push(h('li', { class: 'empty' }, t('search.none')));
+      list.replaceChildren(...rows);
+      list.hidden = false;
+      input.setAttribute('aria-expanded', 'true');
+      if (picker.active >= 0) input.setAttribute('aria-activedescendant', `${id}-opt-${picker.active}`);
+      else input.removeAttribute('aria-activedescendant');
+    };
+    const close = () => {
+      picker.seq++;
+      if (picker.abort) picker.abort.abort();
+      clearTimeout(picker.timer);
+      list.hidden = true;
+      input.setAttribute('aria-expanded', 'false');
+      input.removeAttribute('aria-activedescendant');
+    };
+    const choose = (i) => {
+      const it = picker.items[i];
+      if (!it) return;
+      picker.value = { stop_id: String(it.stop_id), name: it.name || String(it.stop_id) };
+      input.value = picker.value.name;
+      close();
+      onPick(it);
+    };
+    // Focus and typing both refresh; `seq` lets only the latest one render.
+    const refresh = async () => {
+      const seq = ++picker.seq;
+      const q = input.value.trim();
+      const typed = q && !(picker.value && q === picker.value.name) ? q.toLowerCase() : '';
+      const local = (await suggest()).map((g) => ({
+        title: g.title,
+        items: g.items.filter((it) => !typed || String(it.name).toLowerCase().includes(typed) || String(it.stop_id).toLowerCase() === typed),
+      }));
+      if (seq !== picker.seq || document.activeElement !== input) return;
+      picker.active = local.some((g) => g.items.length) ? 0 : -1;
+      if (!typed) { render(local, false); return; }
+      render(local, true);
+      if (picker.abort) picker.abort.abort();
+      const ctrl = (picker.abort = new AbortController());
+      let found = [];
+      try {
+        const res = await api(`api/v1/stops?q=${encodeURIComponent(q)}&limit=20&offset=0`, { signal: ctrl.signal });
+        found = (res && res.items) || [];
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+      }
+      if (seq !== picker.seq || ctrl.signal.aborted || document.activeElement !== input) return;
+      const seen = new Set(local.flatMap((g) => g.items.map((it) => String(it.stop_id))));
+      const more = found.filter((it) => !seen.has(String(it.stop_id))).map((it) => ({
+        stop_id: String(it.stop_id), name: it.name || String(it.stop_id),
+        meta: `${Number(it.location_type) === 1 ? t('panel.station') : t('panel.stop')} · ${it.stop_id}`,
+      }));
+      const groups = [...local, { title: local.some((g) => g.items.length) ? t('fare.results') : null, items: more }];
+      picker.active = groups.some((g) => g.items.length) ? 0 : -1;
+      render(groups, false);
+    };
+    input.addEventListener('input', () => {
+      if (picker.value && input.value.trim() !== picker.value.name) picker.value = null;
+      clearTimeout(picker.timer);
+      picker.timer = setTimeout(refresh, 180);
+    });
+    input.addEventListener('focus', () => { refresh(); });
+    input.addEventListener('blur', close);
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        if (list.hidden || !picker.items.length) return;
+        e.preventDefault();
+        const n = picker.items.length;
+        picker.active = (picker.active + (e.key === 'ArrowDown' ? 1 : -1) + n) % n;
+        for (const li of list.querySelectorAll('[role="option"]')) li.setAttribute('aria-selected', String(li.id === `${id}-opt-${picker.active}`));
+        input.setAttribute('aria-activedescendant', `${id}-opt-${picker.active}`);
+        const el = document.getElementById(`${id}-opt-${picker.active}`);
+        if (el) el.scrollIntoView({ block: 'nearest' });
+      } else if (e.key === 'Enter') {
+        if (!list.hidden && picker.active >= 0) { e.preventDefault(); choose(picker.active); }
+      } else if (e.key === 'Escape' && !list.hidden) {
+        e.preventDefault();
+        e.stopPropagation();
+        close();
+      }
+    });
+    picker.el = h('div', { class: cls ? `picker ${cls}` : 'picker' }, input, list);
+    return picker;
+  }
+
+  let legSeq = 0;
+  function addLeg(prev) {
+    const n = ++legSeq;
+    const leg = { fromRoutes: null, trip: null };
+    const field = (key, control, forId) => h('label', { class: 'field', for: forId }, h('span', { 'data-i18n': key }, t(key)), control);
+    leg.mode = h('select', { id: `leg${n}-mode`, class: 'leg-mode' },
+      MODES.map((m) => h('option', { value: m, 'data-i18n': `mode.${m}` }, t(`mode.${m}`))));
+    leg.mode.value = prev ? prev.mode.value : 'trunk';
+    leg.route = h('select', { id: `leg${n}-route`, class: 'leg-route' });
+    leg.board = h('input', { type: 'time', id: `leg${n}-board`, class: 'leg-board', required: true });
+    leg.alight = h('input', { type: 'time', id: `leg${n}-alight`, class: 'leg-alight' });
+    const start = prev ? toMinutes(prev.alight.value || prev.board.value) + 5 : 8 * 60;
+    leg.board.value = fromMinutes(Number.isFinite(start) ? start : 8 * 60);
+    leg.alight.value = fromMinutes(toMinutes(leg.board.value) + 20);
+    leg.from = stopPicker(`leg${n}-from`, async () => {
+      if (leg.mode.value === 'subway') {
+        return [{ title: null, items: state.stops.filter((st) => st.location_type === 1).slice(0, 60).map((st) => ({ stop_id: st.stop_id, name: st.name })) }];
+      }
+      if (!leg.route.value) return [];
+      return [{ title: t('fare.onRoute'), items: await routeStops(leg.route.value) }];
+    }, () => onFromPicked(leg));
+    leg.to = stopPicker(`leg${n}-to`, async () => {
+      if (leg.trip && leg.trip.length) {
+        return [{ title: t('fare.onTrip'), items: leg.trip.map((x) => ({ ...x, meta: t('fare.rideMin', { n: x.ride }) })) }];
+      }
+      if (leg.mode.value === 'subway') {
+        return [{ title: null, items: state.stops.filter((st) => st.location_type === 1 && (!leg.from.value || st.stop_id !== leg.from.value.stop_id)).slice(0, 60).map((st) => ({ stop_id: st.stop_id, name: st.name })) }];
+      }
+      if (!leg.route.value) return [];
+      return [{ title: t('fare.onRoute'), items: (await routeStops(leg.route.value)).filter((x) => !leg.from.value || x.stop_id !== leg.from.value.stop_id) }];
+    }, (it) => {
+      // Picked from the trip: the alight time follows from the timetable.
+      if (Number.isFinite(it.ride) && /^\d{2}:\d{2}$/.test(leg.board.value)) leg.alight.value = fromMinutes(toMinutes(leg.board.value) + Math.max(1, it.ride));
+    }, 'align-end');
+    leg.mode.addEventListener('change', () => { fillRouteSelect(leg); loadTrip(leg); });
+    leg.route.addEventListener('change', () => loadTrip(leg));
+    leg.board.addEventListener('change', () => loadTrip(leg));
+    leg.title = h('h3', { class: 'leg-title' });
+    leg.remove = h('button', {
+      type: 'button', class: 'icon-btn leg-remove', 'data-i18n-title': 'fare.removeLeg', 'data-i18n-aria-label': 'fare.removeLeg',
+      title: t('fare.removeLeg'), 'aria-label': t('fare.removeLeg'),
+      onclick: () => { fare.legs = fare.legs.filter((l) => l !== leg); leg.el.remove(); renumberLegs(); },
+    }, '×');
+    leg.el = h('li', { class: 'fare-leg' },
+      h('div', { class: 'leg-head' }, leg.title, leg.remove),
+      h('div', { class: 'leg-grid' },
+        field('fare.mode', leg.mode, leg.mode.id),
+        field('fare.route', leg.route, leg.route.id),
+        field('fare.from', leg.from.el, leg.from.input.id),
+        field('fare.to', leg.to.el, leg.to.input.id),
+        field('fare.boardTime', leg.board, leg.board.id),
+        field('fare.alightTime', leg.alight, leg.alight.id)));
+    fare.legs.push(leg);
+    fareLegsEl.append(leg.el);
+    fillRouteSelect(leg);
+    renumberLegs();
+    return leg;
+  }
+
+  function renumberLegs() {
+    fare.legs.forEach((leg, i) => {
+      leg.title.textContent = t('fare.leg', { n: i + 1 });
+      leg.remove.hidden = fare.legs.length < 2;
+      leg.el.dataset.leg = String(i + 1);
+    });
+  }
+
+  function openFare() {
+    if (!$('#fare-date').value) $('#fare-date').value = todayIso();
+    if (!fare.legs.length) addLeg(null);
+    loadFareRoutes();
+  }
+
+  // The taps of the legs, each "at" on the chosen date (rolling over midnight when times go backwards).
+  function buildTaps() {
+    const date = /^\d{4}-\d{2}-\d{2}$/.test($('#fare-date').value) ? $('#fare-date').value : todayIso();
+    const taps = [];
+    const meta = [];
+    let day = 0;
+    let last = -Infinity;
+    const stamp = (hhmm) => {
+      let m = toMinutes(hhmm) + day * 1440;
+      while (m < last) { day++; m += 1440; }
+      last = m;
+      const d = new Date(`${date}T00:00:00Z`);
+      d.setUTCDate(d.getUTCDate() + day);
+      return `${d.toISOString().slice(0, 10)}T${hhmm}:00`;
+    };
+    for (const [i, leg] of fare.legs.entries()) {
+      const n = i + 1;
+      const mode = leg.mode.value;
+      const route = mode === 'subway' ? null : leg.route.value || null;
+      if (!leg.from.value && leg.from.input.value.trim()) throw new Error(t('fare.pickStop', { n }));
+      if (!leg.to.value && leg.to.input.value.trim()) throw new Error(t('fare.pickStop', { n }));
+      if (!/^\d{2}:\d{2}$/.test(leg.board.value)) throw new Error(t('fare.needBoard', { n }));
+      taps.push({ at: stamp(leg.board.value), kind: 'in', stop_id: leg.from.value ? leg.from.value.stop_id : '', route_id: route, mode });
+      meta.push({ leg: n, kind: 'in' });
+      if (leg.to.value) {
+        if (!/^\d{2}:\d{2}$/.test(leg.alight.value)) throw new Error(t('fare.needAlight', { n }));
+        taps.push({ at: stamp(leg.alight.value), kind: 'out', stop_id: leg.to.value.stop_id, route_id: route, mode });
+        meta.push({ leg: n, kind: 'out' });
+      }
+    }
+    return { taps, meta };
+  }
+
+  async function calculateFare() {
+    const req = ++fare.req;
+    let body;
+    try {
+      const built = buildTaps();
+      fare.tapMeta = built.meta;
+      body = { category: $('#fare-category').value, taps: built.taps };
+    } catch (e) {
+      fare.result = null;
+      fare.error = e.message;
+      renderFareResult();
+      fareResultEl.scrollIntoView({ block: 'nearest' });
+      return;
+    }
+    fare.busy = true;
+    fare.error = null;
+    renderFareResult();
+    try {
+      const res = await api('api/v1/fares/quote', { body });
+      if (req !== fare.req) return;
+      fare.result = res;
+      fare.error = null;
+    } catch (e) {
+      if (req !== fare.req) return;
+      fare.result = null;
+      fare.error = e.message || String(e);
+    }
+    fare.busy = false;
+    renderFareResult();
+    // On small screens the answer is below the form: bring it into view.
+    const last = fareResultEl.lastElementChild;
+    if (last) last.scrollIntoView({ block: 'nearest', behavior: reduceMotion ? 'auto' : 'smooth' });
+  }
+
+  function tapLabel(i) {
+    const m = fare.tapMeta[i];
+    if (!m) return `#${i + 1}`;
+    return t(m.kind === 'in' ? 'fare.tapIn' : 'fare.tapOut', { n: m.leg });
+  }
+
+  function renderFareResult() {
+    const out = [];
+    if (fare.busy) out.push(h('p', { class: 'muted' }, t('fare.calculating')));
+    if (fare.error) out.push(h('p', { class: 'fare-error', role: 'alert' }, t('fare.error', { msg: fare.error })));
+    const r = fare.result;
+    if (r && !fare.busy) {
+      const charges = Array.isArray(r.charges) ? r.charges : [];
+      const journeys = Array.isArray(r.journeys) ? r.journeys : [];
+      const byJourney = new Map();
+      for (const c of charges) {
+        const j = Number(c.journey) || 0;
+        if (!byJourney.has(j)) byJourney.set(j, []);
+        byJourney.get(j).push(c);
+      }
+      const blocks = [];
+      for (const [j, list] of [...byJourney.entries()].sort((a, b) => a[0] - b[0])) {
+        const head = journeys.length > 1
+          ? h('li', { class: 'journey-head' }, h('span', null, t('fare.journey', { n: j + 1 })),
+            h('span', { class: 'amount' }, fmtWon(journeys[j] ? journeys[j].total : list.reduce((n, c) => n + Number(c.amount || 0), 0))))
+          : null;
+        blocks.push(head, ...list.map((c) => {
+          const rule = (c.rule && c.rule.rule) || '';
+          const label = STRINGS.en[`rule.${rule}`] ? t(`rule.${rule}`) : rule || '?';
+          const amount = Number(c.amount);
+          return h('li', { class: 'fare-charge', dataset: { rule, amount: String(amount) } },
+            h('div', { class: 'charge-main' },
+              h('span', { class: 'charge-rule' }, label),
+              h('span', { class: 'charge-where' }, tapLabel(Number(c.tap_index))),
+              h('span', { class: amount < 0 ? 'amount discount' : 'amount' }, fmtWon(amount))),
+            c.explanation ? h('p', { class: 'charge-expl' }, String(c.explanation)) : null);
+        }));
+      }
+      if (!charges.length) blocks.push(h('li', { class: 'muted' }, t('fare.noCharges')));
+      out.push(h('ul', { class: 'fare-charges' }, blocks));
+      const notes = Array.isArray(r.notes) ? r.notes : [];
+      if (notes.length) {
+        out.push(h('ul', { class: 'fare-notes' }, notes.map((nt) => {
+          const kind = nt && nt.kind && nt.kind.kind;
+          const key = `note.${kind}`;
+          const vars = { tap: tapLabel(Number(nt.tap_index)), s: fmtInt(Number(nt.kind && nt.kind.seconds)) };
+          return h('li', null, STRINGS.en[key] ? t(key, vars) : `${vars.tap}: ${kind}`);
+        })));
+      }
+      out.push(h('p', { class: 'fare-total', dataset: { total: String(Number(r.total)) } },
+        h('span', null, t('fare.total')), h('strong', { class: 'fare-total-amount' }, fmtWon(r.total))));
+    }
+    fareResultEl.replaceChildren(...out);
+  }
+
+  $('#fare-form').addEventListener('submit', (e) => { e.preventDefault(); calculateFare(); });
+  $('#fare-add-leg').addEventListener('click', () => {
+    const leg = addLeg(fare.legs[fare.legs.length - 1] || null);
+    leg.mode.focus();
+  });
+  $('#fare-date').addEventListener('change', () => { for (const leg of fare.legs) loadTrip(leg); });
+
+  function renderFareI18n() {
+    renumberLegs();
+    for (const leg of fare.legs) fillRouteSelect(leg);
+    renderFareResult();
+  }
+
   // ------------------------------------------------------------ test hooks --
 
   window.cityosMap = {
@@ -1357,6 +2384,18 @@
     fit: () => fit(false),
     openStop(stopId) { const st = state.stopById.get(String(stopId)); if (st) { openStop(st); focusStop(st); } return !!st; },
     setLang,
+    /** What the page last got from /api/v1/ridership, as it uses it. */
+    get ridership() {
+      const d = ride.data;
+      return {
+        loaded: !!d, at: ride.at, error: ride.error, layerOn: ride.layerOn, polling: !!ride.timer, circles: ride.circles.length,
+        boardings: d ? d.hours.reduce((n, x) => n + x.b, 0) : null,
+        od: d ? d.od.slice(0, 10) : [], transfers: d ? d.transfers.slice(0, 10) : [],
+        byStop: Object.fromEntries(ride.byStop),
+      };
+    },
+    setRidershipLayer,
+    refreshRidership: () => fetchRidership(true),
   };
 
   // ------------------------------------------------------------------ start --

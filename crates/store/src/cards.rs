@@ -184,6 +184,41 @@ impl Store {
             .collect()
     }
 
+    /// Every stored version of the fare rules, oldest first: (version, TOML).
+    pub async fn fare_rules_versions(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT version, toml FROM fare_rules ORDER BY version",
+                vec![],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let mut v = row.into_iter();
+                let version = v
+                    .next()
+                    .and_then(|x| x.as_i64())
+                    .ok_or(StoreError::Shape("rules version"))?;
+                let toml = v
+                    .next()
+                    .and_then(Value::into_string)
+                    .ok_or(StoreError::Shape("rules text"))?;
+                Ok((version, toml))
+            })
+            .collect()
+    }
+
+    /// Stores a new version of the fare rules; [`StoreError::Conflict`] if the version exists.
+    pub async fn add_fare_rules(&self, version: i64, toml: &str) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO fare_rules (version, toml, created_at) VALUES (?, ?, ?)";
+        self.execute(
+            SQL,
+            vec![version.into(), toml.into(), crate::now_unix().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Per-account balance (credits minus debits) computed by the database
     /// itself, independently of any program state: the audit's ground truth.
     pub async fn ledger_balances(&self) -> Result<Vec<(String, i64)>, StoreError> {

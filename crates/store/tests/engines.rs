@@ -33,7 +33,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     migrations_are_applied_once_and_reopening_is_harmless,
     |store| {
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
     }
 );
 
@@ -213,4 +213,18 @@ on_both_engines!(card_batches_commit_whole_or_not_at_all, |store| {
         ..Default::default()
     };
     assert!(store.append_card_batch(bad).await.is_err());
+});
+
+on_both_engines!(fare_rules_versions_are_kept_in_order, |store| {
+    assert!(store.fare_rules_versions().await.unwrap().is_empty());
+    store.add_fare_rules(1, "[a]").await.unwrap();
+    store.add_fare_rules(2, "[b]").await.unwrap();
+    assert!(matches!(
+        store.add_fare_rules(2, "[c]").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.fare_rules_versions().await.unwrap(),
+        vec![(1, "[a]".to_owned()), (2, "[b]".to_owned())]
+    );
 });
