@@ -274,6 +274,8 @@ describe('cityos web map', { timeout: 300_000 }, () => {
       departures: document.querySelector('[data-i18n="panel.departures"]').textContent.trim(),
       placeholder: document.querySelector('#stop-search').placeholder,
       kicker: document.querySelector('#stop-kind').textContent.trim(),
+      ridership: document.querySelector('#open-ridership .tool-label').textContent.trim(),
+      fare: document.querySelector('#open-fare .tool-label').textContent.trim(),
     }));
     const hangul = /[\uAC00-\uD7A3]/;
 
@@ -334,6 +336,261 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     assert.ok((await page.evaluate(() => window.cityosMap.view.zoom)) >= 15, 'did not zoom in on the stop');
     await page.locator('#stop-panel .departure, #stop-panel .empty').first().waitFor({ state: 'visible' });
     await page.screenshot({ path: path.join(OUT, 'map.png') });
+  });
+
+  // ------------------------------------------------------------- ridership --
+
+  // Boardings only grow (taps are never taken back), so anything the page fetched after
+  // `before` has at least as many: the checks below hold while simulated riders keep tapping.
+  const sumBoardings = (r) => r.by_hour.reduce((n, h) => n + h.boardings, 0);
+  const digits = (s) => Number(String(s).replace(/\D/g, ''));
+
+  async function openRidershipPanel(p) {
+    await p.click('#open-ridership');
+    await p.locator('#ridership-panel').waitFor({ state: 'visible' });
+    await p.locator('#ridership-panel .ridership-chart, #ridership-panel .ridership-empty').first().waitFor({ state: 'visible', timeout: 15_000 });
+    return p.evaluate(() => window.cityosMap.ridership);
+  }
+
+  step('shows ridership by hour, top trips and transfers in the ridership panel', async () => {
+    const before = await getJson('/api/v1/ridership');
+    assert.equal(before.by_hour.length, 24, 'by_hour has 24 hours');
+    const shown = await openRidershipPanel(page);
+    assert.equal(await page.getAttribute('#open-ridership', 'aria-expanded'), 'true');
+    assert.ok(shown.loaded && shown.boardings >= sumBoardings(before), `page shows ${shown.boardings} boardings, the API had ${sumBoardings(before)} before`);
+    assert.ok(shown.polling, 'the panel should refresh itself while open');
+    assert.match(await page.textContent('#ridership-foot'), /refreshes every 30 s/);
+
+    if (shown.boardings === 0) {
+      // Nobody has tapped yet (e.g. the demo's riders are still asleep): a friendly empty state, no chart.
+      await page.locator('#ridership-panel .ridership-empty').waitFor({ state: 'visible' });
+      assert.match(await page.textContent('#ridership-panel .ridership-empty'), /No card taps yet/);
+      assert.equal(await page.locator('#ridership-panel .hour-chart').count(), 0, 'empty state should not draw a chart');
+    } else {
+      const bars = page.locator('#ridership-panel .hour-chart rect.bar');
+      assert.equal(await bars.count(), 24, 'one bar per hour');
+      const barSum = (await bars.evaluateAll((els) => els.map((e) => Number(e.dataset.boardings)))).reduce((a, b) => a + b, 0);
+      assert.equal(barSum, shown.boardings, 'bars add up to the boardings');
+      assert.equal(digits(await page.textContent('#ride-total-boardings')), shown.boardings);
+      const tallest = await bars.evaluateAll((els) => Math.max(...els.map((e) => Number(e.getAttribute('height')))));
+      assert.ok(tallest > 20, `tallest bar is only ${tallest}px`);
+      assert.equal(await page.locator('#ridership-panel .hour-chart rect.bar.peak').count(), 1, 'the busiest hour is highlighted');
+
+      // Origin → destination pairs, by stop name (not id).
+      const od = page.locator('#ridership-panel .od-list li');
+      assert.equal(await od.count(), Math.min(10, shown.od.length));
+      const names = new Map(before.stops.map((s) => [s.stop_id, s.name]));
+      const fresh = await getJson('/api/v1/ridership');
+      for (const s of fresh.stops) names.set(s.stop_id, s.name);
+      for (let i = 0; i < Math.min(3, shown.od.length); i++) {
+        const text = await od.nth(i).textContent();
+        for (const id of [shown.od[i].from, shown.od[i].to]) {
+          if (names.get(id)) assert.ok(text.includes(names.get(id)), `OD row ${i} "${text}" lacks the name of ${id} (${names.get(id)})`);
+        }
+        assert.ok(text.includes(String(shown.od[i].n)), `OD row ${i} "${text}" lacks its count ${shown.od[i].n}`);
+      }
+      // Route transfers, with route names as on the map.
+      const tr = page.locator('#ridership-panel .transfer-list li');
+      assert.equal(await tr.count(), Math.min(10, shown.transfers.length));
+      if (shown.transfers.length) {
+        const badges = await tr.first().locator('.route-badge').allTextContents();
+        assert.equal(badges.length, 2, 'a transfer shows two routes');
+      }
+      // Every export is linked, and downloads.
+      const links = await page.locator('#ridership-panel .downloads a').evaluateAll((as) => as.map((a) => ({ href: a.href, download: a.getAttribute('download') })));
+      assert.deepEqual(links.map((l) => l.download).sort(), ['origin_destination.csv', 'ride_feed_info.txt', 'ridership.txt', 'stop_route_hour.csv', 'transfers.csv']);
+      for (const l of links) {
+        const res = await fetch(l.href, { signal: AbortSignal.timeout(15_000) });
+        assert.equal(res.status, 200, `${l.href} → ${res.status}`);
+        assert.match(await res.text(), /^[a-z_]+(,[a-z_]+)+\n/, `${l.download} starts with a CSV header`);
+      }
+    }
+    await page.screenshot({ path: path.join(OUT, 'ridership.png') });
+
+    // The same on a phone, in Korean: a bottom sheet that doesn't overflow sideways.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ko-KR', timezoneId: 'Asia/Seoul', deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const pp = await phone.newPage();
+    watchConsole(pp);
+    await pp.goto(`${server.base}/`);
+    await pp.waitForFunction(() => Number(document.body.dataset.routesDrawn) > 0);
+    await openRidershipPanel(pp);
+    const fits = await pp.evaluate(() => {
+      const panel = document.querySelector('#ridership-panel');
+      const body = document.querySelector('#ridership-body');
+      const r = panel.getBoundingClientRect();
+      return { left: r.left, right: r.right, vw: innerWidth, overflow: body.scrollWidth - body.clientWidth, header: document.querySelector('.topbar').getBoundingClientRect().height };
+    });
+    assert.ok(fits.left >= 0 && fits.right <= fits.vw, `panel outside the screen: ${JSON.stringify(fits)}`);
+    assert.ok(fits.overflow <= 1, `panel content overflows sideways by ${fits.overflow}px`);
+    assert.ok(fits.header < 120, `header takes ${fits.header}px on a phone`);
+    assert.match(await pp.textContent('#ridership-title'), /승객/);
+    await pp.screenshot({ path: path.join(OUT, 'ridership-phone.png') });
+    await phone.close();
+
+    await page.click('#ridership-panel .panel-x');
+    await page.locator('#ridership-panel').waitFor({ state: 'hidden' });
+    assert.equal((await page.evaluate(() => window.cityosMap.ridership)).polling, false, 'stops refreshing once closed');
+  });
+
+  step('draws ridership circles on the map and counts at a stop', async () => {
+    const before = await getJson('/api/v1/ridership');
+    const placed = before.stops.filter((s) => s.lat != null && s.lon != null && s.boardings + s.alightings > 0);
+    await page.evaluate(() => window.cityosMap.fit());
+    await waitMapIdle(page);
+    assert.equal(await page.evaluate(() => document.body.dataset.ridershipDrawn), undefined, 'layer starts off');
+    await page.check('#toggle-ridership');
+    await page.waitForFunction(() => document.body.dataset.ridershipDrawn !== undefined, null, { timeout: 15_000 });
+    const drawn = Number(await page.evaluate(() => document.body.dataset.ridershipDrawn));
+    if (placed.length) {
+      assert.ok(drawn > 0, `API has ${placed.length} stops with taps but the layer drew ${drawn} circles`);
+      // The circles' outline colour is on the canvas.
+      const hits = await page.evaluate(() => {
+        const c = document.getElementById('map');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 0xa6) < 25 && Math.abs(d[i + 1] - 0x1e) < 25 && Math.abs(d[i + 2] - 0x4d) < 25) n++;
+        return n;
+      });
+      assert.ok(hits >= 20, `only ${hits} pixels in the ridership colour`);
+      await page.screenshot({ path: path.join(OUT, 'ridership-layer.png') });
+    } else {
+      assert.ok(drawn >= 0);
+    }
+
+    // The stop panel tells how many boarded and alighted there.
+    await page.evaluate(() => window.cityosMap.refreshRidership());
+    const onMap = new Set(await page.evaluate(() => window.cityosMap.stops.map((s) => s.stop_id)));
+    const busy = placed.find((s) => onMap.has(s.stop_id) && s.boardings > 0);
+    const target = busy ? busy.stop_id : [...onMap][0];
+    assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), target));
+    const line = page.locator('#stop-ridership');
+    await line.waitFor({ state: 'visible' });
+    const counts = await line.evaluate((el) => ({ b: Number(el.dataset.boardings), a: Number(el.dataset.alightings), text: el.textContent }));
+    assert.match(counts.text, /^Card taps: [\d,]+ boardings · [\d,]+ alightings$/);
+    assert.equal(digits(counts.text.split('·')[0]), counts.b);
+    if (busy) {
+      assert.ok(counts.b >= busy.boardings && counts.a >= busy.alightings, `stop ${target}: panel ${JSON.stringify(counts)} < API ${busy.boardings}/${busy.alightings}`);
+    }
+    await page.click('#panel-close');
+
+    await page.uncheck('#toggle-ridership');
+    await page.waitForFunction(() => document.body.dataset.ridershipDrawn === undefined);
+  });
+
+  // ------------------------------------------------------- fare calculator --
+
+  // A trunk route and two stops of one of its trips (08:00 onwards), found through the public API.
+  async function trunkTrip() {
+    const stops = (await getJson('/api/v1/stops.geojson')).features
+      .filter((f) => f.geometry && f.geometry.type === 'Point')
+      .map((f) => ({ stop_id: String(f.properties.stop_id), lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1] }));
+    const trunks = (await getJson('/api/v1/routes?kind=trunk&limit=100')).items;
+    assert.ok(trunks.length, 'the demo city has no trunk routes');
+    for (const route of trunks.slice(0, 6)) {
+      const detail = await getJson(`/api/v1/routes/${encodeURIComponent(route.route_id)}`);
+      const g = detail.geometry.geometry;
+      const verts = (g.type === 'MultiLineString' ? g.coordinates : [g.coordinates]).flat();
+      // Stops lying on the route's line (within ~50 m of a vertex), nearest first.
+      const near = stops
+        .map((s) => ({ s, d: Math.min(...verts.map(([x, y]) => Math.hypot((x - s.lon) * 88_000, (y - s.lat) * 111_000))) }))
+        .filter((c) => c.d < 50)
+        .sort((a, b) => a.d - b.d)
+        .slice(0, 8);
+      for (const { s } of near) {
+        const dep = await getJson(`/api/v1/stops/${encodeURIComponent(s.stop_id)}/departures?time=08:00:00&window_minutes=1440&limit=1000`);
+        const item = dep.items.find((i) => i.route_id === route.route_id);
+        if (!item) continue;
+        const trip = await getJson(`/api/v1/trips/${encodeURIComponent(item.trip_id)}`);
+        const i = trip.stop_times.findIndex((st) => st.stop_id === item.stop_id || st.stop_id === s.stop_id);
+        if (i < 0 || i >= trip.stop_times.length - 1) continue;
+        const from = trip.stop_times[i];
+        const to = trip.stop_times[Math.min(i + 3, trip.stop_times.length - 1)];
+        return { route, from: { stop_id: from.stop_id, name: from.stop_name }, to: { stop_id: to.stop_id, name: to.stop_name } };
+      }
+    }
+    return null;
+  }
+
+  // Types into a stop picker and chooses the given stop (by name when the search finds it that way).
+  async function pickStop(inputSel, stop) {
+    const res = await getJson(`/api/v1/stops?q=${encodeURIComponent(stop.name)}&limit=20&offset=0`);
+    const q = res.items.some((i) => String(i.stop_id) === stop.stop_id) ? stop.name : stop.stop_id;
+    await page.fill(inputSel, q);
+    const option = page.locator(`${inputSel}-list li[role="option"][data-stop-id="${CSS_escape(stop.stop_id)}"]`).first();
+    await option.waitFor({ state: 'visible' });
+    await option.click();
+    assert.equal(await page.inputValue(inputSel), stop.name);
+  }
+
+  async function quote(body) {
+    const res = await fetch(`${server.base}/api/v1/fares/quote`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  step('calculates the fare of a trunk bus ride and shows API errors', async () => {
+    const trip = await trunkTrip();
+    assert.ok(trip, 'found no trunk route with a trip through a stop on its line');
+
+    await page.click('#open-fare');
+    await page.locator('#fare-panel').waitFor({ state: 'visible' });
+    await page.selectOption('#fare-category', 'adult');
+    assert.equal(await page.inputValue('#leg1-mode'), 'trunk');
+    await page.locator(`#leg1-route option[value="${CSS_escape(trip.route.route_id)}"]`).waitFor({ state: 'attached' });
+    await page.selectOption('#leg1-route', trip.route.route_id);
+    await pickStop('#leg1-from', trip.from);
+    await pickStop('#leg1-to', trip.to);
+    assert.equal(await page.inputValue('#leg1-route'), trip.route.route_id, 'picking the stop kept the route');
+    await page.fill('#leg1-board', '08:00');
+    await page.fill('#leg1-alight', '08:20');
+    const date = await page.inputValue('#fare-date');
+    assert.match(date, /^\d{4}-\d{2}-\d{2}$/);
+
+    const taps = [
+      { at: `${date}T08:00:00`, kind: 'in', stop_id: trip.from.stop_id, route_id: trip.route.route_id, mode: 'trunk' },
+      { at: `${date}T08:20:00`, kind: 'out', stop_id: trip.to.stop_id, route_id: trip.route.route_id, mode: 'trunk' },
+    ];
+    const want = await quote({ category: 'adult', taps });
+    assert.equal(want.status, 200, JSON.stringify(want.body));
+    assert.ok(want.body.total >= 1500, `an adult trunk ride costs ${want.body.total}`);
+
+    await page.click('#fare-calc');
+    const total = page.locator('#fare-result .fare-total');
+    await total.waitFor({ state: 'visible' });
+    assert.equal(Number(await total.getAttribute('data-total')), want.body.total);
+    const en = (await page.textContent('#fare-result .fare-total-amount')).trim();
+    assert.equal(en, `₩${want.body.total.toLocaleString('en-US')}`);
+    const charges = page.locator('#fare-result .fare-charge');
+    assert.equal(await charges.count(), want.body.charges.length);
+    assert.ok((await charges.first().textContent()).includes(want.body.charges[0].explanation), 'the charge is explained');
+    await page.screenshot({ path: path.join(OUT, 'fare.png') });
+
+    // Korean formats won as 1,500원.
+    await page.click('#lang-ko');
+    assert.equal((await page.textContent('#fare-result .fare-total-amount')).trim(), `${want.body.total.toLocaleString('en-US')}원`);
+    assert.match(await page.textContent('#fare-title'), /요금 계산/);
+    await page.click('#lang-en');
+
+    // A trunk tap without a route is refused by the API; its message is shown as is.
+    const bad = await quote({ category: 'adult', taps: taps.map((tp) => ({ ...tp, route_id: null })) });
+    assert.ok(bad.status >= 400 && bad.status < 500, `invalid quote answered ${bad.status}`);
+    assert.ok(bad.body.error && bad.body.error.message, JSON.stringify(bad.body));
+    const logged = consoleErrors.length;
+    // Chromium logs every 4xx response as a console error; this one is expected.
+    const expected = page.waitForEvent('console', { predicate: (m) => /status of 4\d\d/.test(m.text()), timeout: 5000 }).catch(() => null);
+    await page.selectOption('#leg1-route', '');
+    await page.click('#fare-calc');
+    const err = page.locator('#fare-result .fare-error');
+    await err.waitFor({ state: 'visible' });
+    assert.ok((await err.textContent()).includes(bad.body.error.message), `shown: ${await err.textContent()}; API: ${bad.body.error.message}`);
+    assert.equal(await page.locator('#fare-result .fare-total').count(), 0, 'no total next to an error');
+    await expected;
+    const mine = consoleErrors.splice(logged).filter((e) => !/status of 4\d\d/.test(e));
+    consoleErrors.push(...mine);
+
+    await page.click('#fare-panel .panel-x');
+    await page.locator('#fare-panel').waitFor({ state: 'hidden' });
   });
 
   step('logged no console errors', () => {

@@ -337,12 +337,21 @@ impl CardBook {
         })
     }
 
-    /// Ridership of every accepted tap.
-    pub fn ridership(&self) -> crate::ridership::Ridership {
+    /// Ridership of the accepted taps, of one service date or of all.
+    pub fn ridership(&self, date: Option<jiff::civil::Date>) -> crate::ridership::Ridership {
         let taps: Vec<(CardId, Vec<Tap>)> = self
             .cards
             .iter()
-            .map(|(id, c)| (*id, c.taps.iter().map(|p| p.tap.clone()).collect()))
+            .map(|(id, c)| {
+                (
+                    *id,
+                    c.taps
+                        .iter()
+                        .filter(|p| date.is_none_or(|d| p.tap.at.date() == d))
+                        .map(|p| p.tap.clone())
+                        .collect(),
+                )
+            })
             .collect();
         crate::ridership::Ridership::from_taps(taps.iter().map(|(id, t)| (*id, t.as_slice())))
     }

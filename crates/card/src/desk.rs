@@ -250,6 +250,37 @@ impl CardDesk {
         answer.await.map_err(|_| DeskError::Unavailable)?
     }
 
+    /// Submits requests in the given order (a validator's upload of stored
+    /// taps) and returns their answers in that order, once durable.
+    pub async fn submit_many(
+        &self,
+        requests: Vec<(String, Request)>,
+    ) -> Vec<Result<Answer, DeskError>> {
+        // Queue them all before awaiting any, so they execute in order and share commits.
+        let pending: Vec<_> = requests
+            .into_iter()
+            .map(|(op_id, request)| {
+                let (reply, answer) = oneshot::channel();
+                self.jobs
+                    .try_send(Job {
+                        op_id,
+                        request,
+                        reply,
+                    })
+                    .map(|()| answer)
+                    .map_err(|_| DeskError::Unavailable)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok(answer) => answer.await.unwrap_or(Err(DeskError::Unavailable)),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
     /// A card's current view.
     pub fn card(&self, card_id: CardId) -> Option<CardView> {
         read(&self.book).card(card_id)
@@ -313,9 +344,9 @@ impl CardDesk {
         })
     }
 
-    /// Ridership of every accepted tap.
-    pub fn ridership(&self) -> crate::ridership::Ridership {
-        read(&self.book).ridership()
+    /// Ridership of the accepted taps, of one date or of all.
+    pub fn ridership(&self, date: Option<jiff::civil::Date>) -> crate::ridership::Ridership {
+        read(&self.book).ridership(date)
     }
 
     /// The balance of a card account in the in-memory ledger.

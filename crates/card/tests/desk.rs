@@ -163,7 +163,14 @@ async fn scenario(store: Store) {
     let audit = again.audit().await.unwrap();
     assert!(audit.holds(), "{audit:?}");
     assert_eq!(again.history(cards[0]).await.unwrap().len(), 2 + 10);
-    let ridership = again.ridership();
+    let ridership = again.ridership(None);
+    assert!(
+        again
+            .ridership(Some(jiff::civil::date(2026, 3, 5)))
+            .by_stop()
+            .is_empty(),
+        "no taps that day"
+    );
     assert_eq!(ridership.by_stop().get("A").map(|c| c.boardings), Some(100));
     assert_eq!(
         ridership

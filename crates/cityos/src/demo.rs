@@ -44,6 +44,7 @@ pub async fn run_riders(desk: CardDesk, network: Arc<Network>, seed: u64) {
                 break;
             }
             let due = plan[next..].partition_point(|t| t.at <= now);
+            let mut requests = Vec::with_capacity(due);
             for (k, tap) in plan[next..next + due].iter().enumerate() {
                 let Some(card_id) = card_for(&desk, &mut cards, tap.rider, day_code).await else {
                     continue;
@@ -68,15 +69,13 @@ pub async fn run_riders(desk: CardDesk, network: Arc<Network>, seed: u64) {
                     vehicle_id: Some(tap.trip_id.clone()),
                     at: tap.at,
                 };
-                let desk = desk.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = desk
-                        .submit(&format!("tap:{validator}:{counter}"), request)
-                        .await
-                    {
-                        tracing::debug!("simulated tap not taken: {e}");
-                    }
-                });
+                requests.push((format!("tap:{validator}:{counter}"), request));
+            }
+            // In time order, so each card's taps are priced as they happened.
+            for answer in desk.submit_many(requests).await {
+                if let Err(e) = answer {
+                    tracing::debug!("simulated tap not taken: {e}");
+                }
             }
             next += due;
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -956,7 +956,15 @@ async fn card_day(h: Harness) {
         .await;
     assert_eq!(bad_quote.status.as_u16() / 100, 4);
 
-    let ridership = h.get("/api/v1/ridership").await.json();
+    let ridership = h.get("/api/v1/ridership?date=2026-03-04").await.json();
+    assert_eq!(
+        h.get("/api/v1/ridership?date=2026-03-05").await.json()["by_hour"][8]["boardings"],
+        0
+    );
+    assert_eq!(
+        h.get("/api/v1/ridership?date=someday").await.json()["error"]["field"],
+        "date"
+    );
     assert_eq!(ridership["by_hour"][8]["boardings"], 1);
     assert!(ridership["stops"][0]["lat"].as_f64().is_some());
     let ride = String::from_utf8(h.get("/api/v1/ridership/ridership.txt").await.body).unwrap();

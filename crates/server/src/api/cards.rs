@@ -335,33 +335,30 @@ pub async fn taps(
             return Err(ApiError::invalid("stop_id", "stop_id is required"));
         }
     }
-    let desk = desk(&state)?;
-    // Submitted together so the whole batch shares one group commit.
-    let handles: Vec<_> = taps
+    let requests = taps
         .into_iter()
         .map(|t| {
-            let desk = desk.clone();
-            tokio::spawn(async move {
-                let op_id = format!("tap:{}:{}", t.validator_id, t.counter);
-                let request = Request::Tap {
-                    card_id: t.card_id,
-                    validator_id: t.validator_id,
-                    counter: t.counter,
-                    direction: t.direction,
-                    stop_id: t.stop_id,
-                    route_id: t.route_id,
-                    mode: t.mode,
-                    vehicle_id: t.vehicle_id,
-                    at: t.at,
-                };
-                desk.submit(&op_id, request).await
-            })
+            let op_id = format!("tap:{}:{}", t.validator_id, t.counter);
+            let request = Request::Tap {
+                card_id: t.card_id,
+                validator_id: t.validator_id,
+                counter: t.counter,
+                direction: t.direction,
+                stop_id: t.stop_id,
+                route_id: t.route_id,
+                mode: t.mode,
+                vehicle_id: t.vehicle_id,
+                at: t.at,
+            };
+            (op_id, request)
         })
         .collect();
-    let mut answers = Vec::with_capacity(handles.len());
-    for handle in handles {
-        answers.push(handle.await.map_err(ApiError::internal)??);
-    }
+    // In the order sent: a validator's stored taps are one card's journey.
+    let answers: Vec<Answer> = desk(&state)?
+        .submit_many(requests)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
     if single {
         return Ok(Json(answers.into_iter().next()).into_response());
     }
@@ -425,10 +422,47 @@ pub struct StopVolume {
     alightings: u64,
 }
 
-/// Boardings and alightings by hour and stop, origin–destination pairs and transfer flows.
-#[utoipa::path(get, path = "/api/v1/ridership", tag = "cards", responses((status = 200, body = RidershipSummary)))]
-pub async fn ridership(State(state): State<AppState>) -> Result<Json<RidershipSummary>, ApiError> {
-    let r = desk(&state)?.ridership();
+/// Which day's ridership.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RidershipQuery {
+    /// Service date `YYYY-MM-DD`, or `all` [default: today in the network's time zone for the summary, all for files].
+    date: Option<String>,
+}
+
+fn ridership_date(
+    state: &AppState,
+    text: Option<&str>,
+    default_today: bool,
+) -> Result<Option<jiff::civil::Date>, ApiError> {
+    match text {
+        Some("all") => Ok(None),
+        Some(d) => d.parse().map(Some).map_err(|_| {
+            ApiError::invalid(
+                "date",
+                format!("'{d}' is not a date like 2026-03-02 or 'all'"),
+            )
+        }),
+        None if default_today => {
+            let tz = state
+                .network
+                .get()
+                .map_or(jiff::tz::TimeZone::UTC, |s| s.network.timezone().clone());
+            Ok(Some(jiff::Timestamp::now().to_zoned(tz).date()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Boardings and alightings by hour and stop, origin–destination pairs and transfer flows, for one day.
+#[utoipa::path(get, path = "/api/v1/ridership", tag = "cards", params(RidershipQuery),
+    responses((status = 200, body = RidershipSummary), (status = 400, body = ErrorBody)))]
+pub async fn ridership(
+    State(state): State<AppState>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<RidershipQuery>,
+) -> Result<Json<RidershipSummary>, ApiError> {
+    let date = ridership_date(&state, q.date.as_deref(), true)?;
+    let r = desk(&state)?.ridership(date);
     let network = state.network.get();
     let place = |id: &str| {
         network.as_ref().and_then(|n| {
@@ -476,13 +510,15 @@ pub async fn ridership(State(state): State<AppState>) -> Result<Json<RidershipSu
 
 /// Ridership as files: `stop_route_hour.csv`, `origin_destination.csv`,
 /// `transfers.csv`, and GTFS-ride's `ridership.txt` and `ride_feed_info.txt`.
-#[utoipa::path(get, path = "/api/v1/ridership/{file}", tag = "cards", params(("file" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/ridership/{file}", tag = "cards", params(("file" = String, Path), RidershipQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
 pub async fn ridership_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<RidershipQuery>,
 ) -> Result<Response, ApiError> {
-    let r = desk(&state)?.ridership();
+    let date = ridership_date(&state, q.date.as_deref(), false)?;
+    let r = desk(&state)?.ridership(date);
     let body = match file.as_str() {
         "stop_route_hour.csv" => r.to_csv(),
         "origin_destination.csv" => r.origin_destination_csv(),
@@ -495,7 +531,15 @@ pub async fn ridership_file(
             )));
         }
     };
-    Ok(([("content-type", "text/csv; charset=utf-8")], body).into_response())
+    let disposition = format!("attachment; filename=\"{file}\"");
+    Ok((
+        [
+            ("content-type", "text/csv; charset=utf-8".to_owned()),
+            ("content-disposition", disposition),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Checks the ledger: sums to zero, every account equals the log, no card below its limit.
