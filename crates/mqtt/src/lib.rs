@@ -1,7 +1,7 @@
 //! MQTT for cityos: how devices (vehicles publishing positions, card
 //! validators publishing taps) reach the server.
 //!
-//! * [`Broker`] is the embedded broker `cityos serve` starts on port 1883.
+//! * [`Broker`] is the embedded broker, meant to run inside `cityos serve` on port 1883.
 //!   Devices log in with their id and a password the application checks, and
 //!   may publish only their own topic.
 //! * [`Ingest`] is the server's subscriber. It receives every device message,
