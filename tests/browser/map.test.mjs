@@ -66,7 +66,7 @@ async function startServer() {
   const base = `http://127.0.0.1:${port}`;
   const logPath = path.join(OUT, 'server.log');
   const log = fs.openSync(logPath, 'w');
-  const proc = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-open'], {
+  const proc = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-open', '--mqtt-listen', '127.0.0.1:0'], {
     stdio: ['ignore', log, log],
     env: { ...process.env, CITYOS_LOG: process.env.CITYOS_LOG || 'info' },
   });

@@ -192,6 +192,25 @@ pub struct CardDesk {
     store: Store,
 }
 
+/// Requests queued by [`CardDesk::queue_many`], awaiting their answers.
+pub struct Queued {
+    pending: Vec<Result<oneshot::Receiver<Result<Answer, DeskError>>, DeskError>>,
+}
+
+impl Queued {
+    /// The answers, in the order queued, each once durable.
+    pub async fn answers(self) -> Vec<Result<Answer, DeskError>> {
+        let mut out = Vec::with_capacity(self.pending.len());
+        for p in self.pending {
+            out.push(match p {
+                Ok(answer) => answer.await.unwrap_or(Err(DeskError::Unavailable)),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+}
+
 /// What [`CardDesk::audit`] found.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
@@ -256,8 +275,15 @@ impl CardDesk {
         &self,
         requests: Vec<(String, Request)>,
     ) -> Vec<Result<Answer, DeskError>> {
+        self.queue_many(requests).answers().await
+    }
+
+    /// Queues requests now, in order, and returns their answers to await
+    /// later: callers that must keep order between batches queue them one
+    /// after another and await the answers concurrently.
+    pub fn queue_many(&self, requests: Vec<(String, Request)>) -> Queued {
         // Queue them all before awaiting any, so they execute in order and share commits.
-        let pending: Vec<_> = requests
+        let pending = requests
             .into_iter()
             .map(|(op_id, request)| {
                 let (reply, answer) = oneshot::channel();
@@ -271,14 +297,7 @@ impl CardDesk {
                     .map_err(|_| DeskError::Unavailable)
             })
             .collect();
-        let mut out = Vec::with_capacity(pending.len());
-        for p in pending {
-            out.push(match p {
-                Ok(answer) => answer.await.unwrap_or(Err(DeskError::Unavailable)),
-                Err(e) => Err(e),
-            });
-        }
-        out
+        Queued { pending }
     }
 
     /// A card's current view.

@@ -414,7 +414,14 @@ async fn bench_fare(taps: usize, validators: usize, pgbench_seconds: u32) -> any
                 };
                 if i % 200 == 199 {
                     // Riders top up as they go; a top-up past the card limit is refused and skipped.
-                    desk.submit(&format!("top-{v}-{i}"), Request::TopUp { card_id: card, amount: 150_000 }).await?;
+                    desk.submit(
+                        &format!("top-{v}-{i}"),
+                        Request::TopUp {
+                            card_id: card,
+                            amount: 150_000,
+                        },
+                    )
+                    .await?;
                 }
                 let sent = Instant::now();
                 let answer = desk.submit(&format!("tap:v{v}:{i}"), request).await?;

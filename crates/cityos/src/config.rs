@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Settings shared by every command that touches the store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules.
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt.
     #[arg(long, env = "CITYOS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other files [default: ./cityos-data].
@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// TOML file of fare rules [default: Seoul's, built in].
     #[arg(long, env = "CITYOS_FARE_RULES")]
     pub fare_rules: Option<PathBuf>,
+    /// Where the embedded MQTT broker listens, or `off` [default: 127.0.0.1:1883; 0.0.0.0:1883 for real devices].
+    #[arg(long, env = "CITYOS_MQTT_LISTEN")]
+    pub mqtt_listen: Option<String>,
+    /// An external MQTT broker to subscribe to instead, e.g. `mqtt://user:pass@host:1883`.
+    #[arg(long, env = "CITYOS_MQTT")]
+    pub mqtt: Option<String>,
 }
 
 /// The config file's contents; every key optional.
@@ -49,6 +55,8 @@ struct FileConfig {
     basemap_url: Option<String>,
     city_name: Option<String>,
     fare_rules: Option<PathBuf>,
+    mqtt_listen: Option<String>,
+    mqtt: Option<String>,
 }
 
 /// Settings after merging every source.
@@ -66,6 +74,8 @@ pub struct Settings {
     pub city_name: String,
     /// Fare rules file, if not Seoul's.
     pub fare_rules: Option<PathBuf>,
+    /// Where MQTT comes from; `None` when switched off.
+    pub mqtt: Option<cityos_server::mqtt::MqttSource>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -127,6 +137,23 @@ impl Settings {
             .or(file.city_name)
             .unwrap_or_else(|| "cityos".to_owned());
         let fare_rules = serve.and_then(|s| s.fare_rules.clone()).or(file.fare_rules);
+        let mqtt = match (
+            serve.and_then(|s| s.mqtt.clone()).or(file.mqtt),
+            serve
+                .and_then(|s| s.mqtt_listen.clone())
+                .or(file.mqtt_listen),
+        ) {
+            (Some(url), _) => Some(cityos_server::mqtt::MqttSource::External(url)),
+            (None, Some(off)) if off == "off" => None,
+            (None, Some(addr)) => Some(cityos_server::mqtt::MqttSource::Embedded(
+                addr.parse().with_context(|| {
+                    format!("mqtt_listen '{addr}' is not an address like 127.0.0.1:1883 (or 'off')")
+                })?,
+            )),
+            (None, None) => Some(cityos_server::mqtt::MqttSource::Embedded(SocketAddr::from(
+                ([127, 0, 0, 1], cityos_mqtt::DEFAULT_PORT),
+            ))),
+        };
         Ok(Settings {
             data_dir,
             database,
@@ -134,6 +161,7 @@ impl Settings {
             basemap_url,
             city_name,
             fare_rules,
+            mqtt,
         })
     }
 }
@@ -168,6 +196,8 @@ mod tests {
             basemap_url: None,
             city_name: None,
             fare_rules: None,
+            mqtt_listen: None,
+            mqtt: None,
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

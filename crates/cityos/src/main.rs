@@ -238,6 +238,8 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
             basemap_url: None,
             city_name: None,
             fare_rules: rules,
+            mqtt_listen: Some("off".to_owned()),
+            mqtt: None,
         };
         Settings::resolve(store_args, Some(&serve))
     };
@@ -464,9 +466,24 @@ async fn serve_http(
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
+    // Devices' messages flow once both the broker and its subscriber are up.
+    let mqtt = match settings.mqtt.clone() {
+        Some(source) => Some(
+            cityos_server::mqtt::start(&state, source)
+                .await
+                .context("MQTT could not start")?,
+        ),
+        None => None,
+    };
+    if let Some(addr) = mqtt.as_ref().and_then(|m| m.broker_addr()) {
+        eprintln!(
+            "MQTT broker for devices on {addr} (username = device id, password = its API key)"
+        );
+    }
     on_ready(&state);
     eprintln!("cityos is serving http://{address}/ (API docs: http://{address}/docs)");
     cityos_server::serve(listener, state, shutdown_signal()).await?;
+    drop(mqtt);
     eprintln!("cityos stopped");
     Ok(())
 }

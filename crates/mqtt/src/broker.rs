@@ -6,10 +6,11 @@
 //!
 //! * a device logs in with its id as username and client id and a password
 //!   the application checks; it may publish only to [`device_topic`] of its
-//!   role and id, and may subscribe to nothing;
+//!   role and id, and a validator may subscribe only to its own
+//!   [`answer_topic`](crate::topic::answer_topic);
 //! * the ingest subscriber logs in as [`INGEST_USERNAME`] with a random
 //!   password made when the broker starts (see [`Broker::ingest_config`]);
-//!   it may subscribe to anything and publish nothing;
+//!   it may subscribe to anything and publish only answers to validators;
 //! * nobody connects anonymously.
 //!
 //! A publish outside these rules is refused and the connection closed (the
@@ -36,7 +37,9 @@ use rmqtt::types::{
 use tokio::task::JoinHandle;
 
 use crate::ingest::{BrokerUrl, IngestConfig};
-use crate::topic::{DeviceRole, device_topic, is_valid_device_id};
+use crate::topic::{
+    DeviceRole, answer_topic, device_topic, is_valid_device_id, parse_answer_topic,
+};
 use crate::{MqttError, log_now};
 
 /// The username of the ingest subscriber on the embedded broker. It is not a
@@ -81,7 +84,7 @@ pub struct BrokerStats {
     pub connections_refused: AtomicU64,
     /// Publishes refused because the topic is not the publisher's own.
     pub publishes_refused: AtomicU64,
-    /// Subscriptions refused (devices may not subscribe).
+    /// Subscriptions refused (a device may subscribe only to its own answers).
     pub subscriptions_refused: AtomicU64,
     /// Accepted messages dropped before delivery: a full subscriber queue, or
     /// expiry a publisher asked for.
@@ -301,7 +304,7 @@ impl Hooks {
                 let Some(topic) = device_topic(role, &username) else {
                     return refuse("username is not a valid device id");
                 };
-                vec![Rule {
+                let mut rules = vec![Rule {
                     permission: Permission::Allow,
                     action: Action::Publish,
                     qos: None,
@@ -310,7 +313,22 @@ impl Hooks {
                         eq_topic_filter: Some(topic),
                         topic_filter: None,
                     },
-                }]
+                }];
+                if role == DeviceRole::Validator
+                    && let Some(answers) = answer_topic(&username)
+                {
+                    rules.push(Rule {
+                        permission: Permission::Allow,
+                        action: Action::Subscribe,
+                        qos: None,
+                        retain: None,
+                        topic: AclTopic {
+                            eq_topic_filter: Some(answers),
+                            topic_filter: None,
+                        },
+                    });
+                }
+                rules
             }
         };
         let auth = AuthInfo {
@@ -333,10 +351,13 @@ impl Hooks {
     }
 
     fn check_publish(&self, session: &Session, topic: &str) -> PublishAclResult {
-        if session
-            .auth_info
-            .as_ref()
-            .is_some_and(|a| may_publish(a, topic))
+        let ingest_answer = session.id.username.as_deref() == Some(INGEST_USERNAME)
+            && parse_answer_topic(topic).is_some();
+        if ingest_answer
+            || session
+                .auth_info
+                .as_ref()
+                .is_some_and(|a| may_publish(a, topic))
         {
             return PublishAclResult::allow();
         }
@@ -356,6 +377,17 @@ impl Hooks {
         if session.id.username.as_deref() == Some(INGEST_USERNAME) {
             return true;
         }
+        // A validator may follow its own answers, and nothing else.
+        let own_answers = session.auth_info.as_ref().is_some_and(|a| {
+            a.rules.iter().any(|r| {
+                matches!(r.permission, Permission::Allow)
+                    && matches!(r.action, Action::Subscribe)
+                    && r.topic.eq_topic_filter.as_deref() == Some(filter)
+            })
+        });
+        if own_answers {
+            return true;
+        }
         let n = self
             .stats
             .subscriptions_refused
@@ -366,7 +398,7 @@ impl Hooks {
                 client_id = %session.id.client_id,
                 filter,
                 refused_so_far = n,
-                "MQTT subscription refused: devices may not subscribe"
+                "MQTT subscription refused: a device may subscribe only to its own answers"
             );
         }
         false

@@ -231,6 +231,7 @@ pub struct Ingest {
     stats: Arc<IngestStats>,
     subscribed: watch::Receiver<bool>,
     task: JoinHandle<()>,
+    client: AsyncClient,
 }
 
 /// Longest wait between reconnection attempts.
@@ -244,12 +245,40 @@ impl Ingest {
     pub fn start(config: IngestConfig, sink: mpsc::Sender<Message>) -> Ingest {
         let stats = Arc::new(IngestStats::default());
         let (subscribed_tx, subscribed) = watch::channel(false);
-        let task = tokio::spawn(run(config, sink, stats.clone(), subscribed_tx));
+        let mut options = config.broker.options(&config.client_id);
+        // A persistent session: the broker queues for us while we reconnect.
+        options.set_clean_session(false);
+        // Acknowledge only after the application has the message.
+        options.set_manual_acks(true);
+        // Pending acks and answers wait in the request channel until the next
+        // poll. The broker sends no more unacknowledged messages than its
+        // in-flight window (256 on the embedded broker, 20 on Mosquitto by
+        // default), so acknowledgements never fill it.
+        let (client, eventloop) = AsyncClient::new(options, 4096);
+        let task = tokio::spawn(run(
+            config,
+            client.clone(),
+            eventloop,
+            sink,
+            stats.clone(),
+            subscribed_tx,
+        ));
         Ingest {
             stats,
             subscribed,
             task,
+            client,
         }
+    }
+
+    /// Publishes the server's answer to a validator's taps on its
+    /// [`answer_topic`](crate::topic::answer_topic), at QoS 1.
+    pub async fn answer(&self, device_id: &str, payload: Vec<u8>) -> Result<(), MqttError> {
+        let topic = crate::topic::answer_topic(device_id).ok_or(MqttError::Stopped)?;
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|_| MqttError::Stopped)
     }
 
     /// The subscriber's counters.
@@ -277,20 +306,12 @@ impl Drop for Ingest {
 
 async fn run(
     config: IngestConfig,
+    client: AsyncClient,
+    mut eventloop: rumqttc::EventLoop,
     sink: mpsc::Sender<Message>,
     stats: Arc<IngestStats>,
     subscribed: watch::Sender<bool>,
 ) {
-    let mut options = config.broker.options(&config.client_id);
-    // A persistent session: the broker queues for us while we reconnect.
-    options.set_clean_session(false);
-    // Acknowledge only after the application has the message.
-    options.set_manual_acks(true);
-    // Pending acks wait in the request channel until the next poll. The
-    // broker sends no more unacknowledged messages than its in-flight window
-    // (256 on the embedded broker, 20 on Mosquitto by default), so this
-    // capacity never fills.
-    let (client, mut eventloop) = AsyncClient::new(options, 4096);
     let mut network = eventloop.network_options();
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);

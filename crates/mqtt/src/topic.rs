@@ -59,6 +59,21 @@ pub fn device_topic(role: DeviceRole, device_id: &str) -> Option<String> {
     Some(format!("{prefix}{device_id}{suffix}"))
 }
 
+/// The topic where the server answers a validator's taps
+/// (`cityos/v1/validators/{device_id}/answers`): the one topic a validator
+/// may subscribe to, and only its own.
+pub fn answer_topic(device_id: &str) -> Option<String> {
+    is_valid_device_id(device_id).then(|| format!("cityos/v1/validators/{device_id}/answers"))
+}
+
+/// The validator an answer topic belongs to, if `topic` is one.
+pub fn parse_answer_topic(topic: &str) -> Option<&str> {
+    let id = topic
+        .strip_prefix("cityos/v1/validators/")?
+        .strip_suffix("/answers")?;
+    is_valid_device_id(id).then_some(id)
+}
+
 /// The role and device id a topic belongs to, or `None` when the topic is not
 /// a device topic of this scheme or its device id is invalid.
 pub fn parse_device_topic(topic: &str) -> Option<(DeviceRole, &str)> {
@@ -72,6 +87,19 @@ pub fn parse_device_topic(topic: &str) -> Option<(DeviceRole, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answer_topics_round_trip_and_refuse_wildcards() {
+        let topic = answer_topic("gate-ST001").unwrap();
+        assert_eq!(parse_answer_topic(&topic), Some("gate-ST001"));
+        assert_eq!(answer_topic("a/b"), None);
+        assert_eq!(parse_answer_topic("cityos/v1/validators/+/answers"), None);
+        assert_eq!(
+            parse_device_topic(&topic),
+            None,
+            "an answer topic is not a device topic"
+        );
+    }
 
     #[test]
     fn topics_round_trip() {

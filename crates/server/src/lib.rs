@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod mqtt;
 pub mod network;
 mod openapi;
 mod web;

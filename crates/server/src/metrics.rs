@@ -41,6 +41,18 @@ pub struct Metrics {
     pub network_id: Gauge,
     /// Network reloads that failed (bad stored bytes, store down).
     pub network_reload_failures: Counter,
+    /// Validator messages received over MQTT.
+    pub mqtt_taps: Counter,
+    /// Vehicle position messages received over MQTT.
+    pub mqtt_positions: Counter,
+    /// MQTT payloads that could not be read.
+    pub mqtt_malformed: Counter,
+    /// MQTT messages the broker or the ingest dropped (should stay 0: alarm on it).
+    pub mqtt_dropped: Gauge,
+    /// MQTT connections, publishes and subscriptions refused by the access rules.
+    pub mqtt_refused: Gauge,
+    /// MQTT messages the ingest received.
+    pub mqtt_received: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -81,7 +93,49 @@ impl Metrics {
             "Failed attempts to load the active network from the store",
             network_reload_failures.clone(),
         );
+        let mqtt_taps = Counter::default();
+        let mqtt_positions = Counter::default();
+        let mqtt_malformed = Counter::default();
+        let mqtt_dropped = Gauge::default();
+        let mqtt_refused = Gauge::default();
+        let mqtt_received = Gauge::default();
+        registry.register(
+            "mqtt_tap_messages",
+            "Validator messages received over MQTT",
+            mqtt_taps.clone(),
+        );
+        registry.register(
+            "mqtt_position_messages",
+            "Vehicle position messages received over MQTT",
+            mqtt_positions.clone(),
+        );
+        registry.register(
+            "mqtt_malformed",
+            "MQTT payloads that could not be read",
+            mqtt_malformed.clone(),
+        );
+        registry.register(
+            "mqtt_dropped",
+            "MQTT messages dropped by the broker or the ingest (alarm if above 0)",
+            mqtt_dropped.clone(),
+        );
+        registry.register(
+            "mqtt_refused",
+            "MQTT connections, publishes and subscriptions refused by the access rules",
+            mqtt_refused.clone(),
+        );
+        registry.register(
+            "mqtt_received",
+            "MQTT messages received by the ingest",
+            mqtt_received.clone(),
+        );
         Arc::new(Metrics {
+            mqtt_taps,
+            mqtt_positions,
+            mqtt_malformed,
+            mqtt_dropped,
+            mqtt_refused,
+            mqtt_received,
             registry,
             requests,
             durations,

@@ -26,7 +26,13 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
 /// Starts `serve` on a free port and returns the child and its base URL.
 pub fn serve(data_dir: &Path) -> (Child, String) {
     let mut child = cityos(data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -307,14 +307,9 @@ pub enum TapBody {
     Many(Vec<TapRequest>),
 }
 
-/// Records taps and answers each at once: accepted with the amount and balance, or refused with why.
-/// Every answer is durable before it is sent.
-#[utoipa::path(post, path = "/api/v1/taps", tag = "cards", security(("bearer" = [])), request_body = TapBody,
-    responses((status = 200, description = "one answer per tap, in order", body = Object), (status = 400, body = ErrorBody)))]
-pub async fn taps(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<TapBody>,
-) -> Result<Response, ApiError> {
+/// Checks taps and turns them into desk requests, keyed by validator and
+/// counter; also says whether the body was a single tap. Shared by HTTP and MQTT.
+pub fn tap_requests(body: TapBody) -> Result<(Vec<(String, Request)>, bool), ApiError> {
     let (taps, single) = match body {
         TapBody::One(t) => (vec![t], true),
         TapBody::Many(ts) => (ts, false),
@@ -353,6 +348,18 @@ pub async fn taps(
             (op_id, request)
         })
         .collect();
+    Ok((requests, single))
+}
+
+/// Records taps and answers each at once: accepted with the amount and balance, or refused with why.
+/// Every answer is durable before it is sent.
+#[utoipa::path(post, path = "/api/v1/taps", tag = "cards", security(("bearer" = [])), request_body = TapBody,
+    responses((status = 200, description = "one answer per tap, in order", body = Object), (status = 400, body = ErrorBody)))]
+pub async fn taps(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<TapBody>,
+) -> Result<Response, ApiError> {
+    let (requests, single) = tap_requests(body)?;
     // In the order sent: a validator's stored taps are one card's journey.
     let answers: Vec<Answer> = desk(&state)?
         .submit_many(requests)
