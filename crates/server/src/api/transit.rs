@@ -40,15 +40,20 @@ pub struct PageQuery {
 
 impl PageQuery {
     fn resolve(&self) -> Result<(usize, usize), ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("limit must be 1 to {MAX_LIMIT}"),
-            ));
-        }
-        Ok((limit, self.offset.unwrap_or(0)))
+        Ok((check_limit(self.limit, 50)?, self.offset.unwrap_or(0)))
     }
+}
+
+/// A `limit` parameter within 1..=[`MAX_LIMIT`], or its default.
+fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
 }
 
 /// Counts and extent of the served network.
@@ -521,13 +526,7 @@ pub async fn stops_nearby(
             "radius must be 1 to 5000 metres",
         ));
     }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be 1 to {MAX_LIMIT}"),
-        ));
-    }
+    let limit = check_limit(q.limit, 20)?;
     let served = served(&state)?;
     let mut hits = Vec::new();
     served
@@ -661,13 +660,7 @@ pub async fn departures(
             "window_minutes must be 1 to 1440",
         ));
     }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be 1 to {MAX_LIMIT}"),
-        ));
-    }
+    let limit = check_limit(q.limit, 20)?;
     let served = served(&state)?;
     let network = &served.network;
     let s = find_stop(network, &stop_id)?;

@@ -1032,39 +1032,25 @@ impl<'a, 'p> Loader<'a, 'p> {
         while t.next_row(&mut self.report) {
             let r = &mut self.report;
             // Rows come grouped by trip and often repeat stops; cache the last lookups.
-            let trip_bytes = t.bytes(trip);
-            let trip_index = if last_trip.1 != NONE && last_trip.0 == trip_bytes {
-                last_trip.1
-            } else {
-                let Some(trip_id) = t.required_text(trip, "trip_id", r) else {
-                    continue;
-                };
-                let Some(index) = self.data.trips.ids.get(trip_id) else {
-                    r.error(t.issue(
-                        "trip_id",
-                        format!("'{trip_id}' is not a trip_id in trips.txt"),
-                    ));
-                    continue;
-                };
-                last_trip = (trip_bytes.to_vec(), index);
-                index
+            let Some(trip_index) = lookup_repeated(
+                &t,
+                trip,
+                ("trip_id", "trips.txt"),
+                &self.data.trips.ids,
+                &mut last_trip,
+                r,
+            ) else {
+                continue;
             };
-            let stop_bytes = t.bytes(stop);
-            let stop_index = if last_stop.1 != NONE && last_stop.0 == stop_bytes {
-                last_stop.1
-            } else {
-                let Some(stop_id) = t.required_text(stop, "stop_id", r) else {
-                    continue;
-                };
-                let Some(index) = self.data.stops.ids.get(stop_id) else {
-                    r.error(t.issue(
-                        "stop_id",
-                        format!("'{stop_id}' is not a stop_id in stops.txt"),
-                    ));
-                    continue;
-                };
-                last_stop = (stop_bytes.to_vec(), index);
-                index
+            let Some(stop_index) = lookup_repeated(
+                &t,
+                stop,
+                ("stop_id", "stops.txt"),
+                &self.data.stops.ids,
+                &mut last_stop,
+                r,
+            ) else {
+                continue;
             };
             if self.data.stops.location_type[stop_index as usize] != 0 {
                 r.error(t.issue(
@@ -1380,6 +1366,30 @@ impl<'a, 'p> Loader<'a, 'p> {
         }
         Ok(())
     }
+}
+
+/// Resolves the id in `column` through `ids`, reporting a missing or unknown
+/// one. Rows come grouped by trip and often repeat stops, so the previous
+/// row's answer is reused when the bytes repeat.
+fn lookup_repeated(
+    t: &Table<'_>,
+    column: Option<usize>,
+    (field, file): (&str, &str),
+    ids: &IdTable,
+    last: &mut (Vec<u8>, u32),
+    r: &mut Report,
+) -> Option<u32> {
+    let bytes = t.bytes(column);
+    if last.1 != NONE && last.0 == bytes {
+        return Some(last.1);
+    }
+    let id = t.required_text(column, field, r)?;
+    let Some(index) = ids.get(id) else {
+        r.error(t.issue(field, format!("'{id}' is not a {field} in {file}")));
+        return None;
+    };
+    *last = (bytes.to_vec(), index);
+    Some(index)
 }
 
 /// Reorders stop-time rows so each trip's rows are contiguous (in trip
