@@ -1388,7 +1388,10 @@ fn lookup_repeated(
         r.error(t.issue(field, format!("'{id}' is not a {field} in {file}")));
         return None;
     };
-    *last = (bytes.to_vec(), index);
+    // Reuse the buffer: this runs once per row of the biggest file.
+    last.0.clear();
+    last.0.extend_from_slice(bytes);
+    last.1 = index;
     Some(index)
 }
 
@@ -1425,32 +1428,35 @@ fn group_by_trip(rows: StopTimes, row_trip: &[u32], trip_count: usize) -> (StopT
     if grouped && sorted {
         return (rows, start);
     }
-    let pick = |column: &[u32]| {
-        order
-            .iter()
-            .map(|&r| column[r as usize])
-            .collect::<Vec<_>>()
-    };
-    let mut position = vec![0u32; order.len()];
-    for (new, &old) in order.iter().enumerate() {
-        position[old as usize] = new as u32;
+    // Headsigns follow their rows to their new positions.
+    let mut headsigns = rows.headsigns;
+    if !headsigns.is_empty() {
+        let mut position = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            position[old as usize] = new as u32;
+        }
+        for h in &mut headsigns {
+            h.0 = position[h.0 as usize];
+        }
+        headsigns.sort_unstable();
     }
-    let mut headsigns: Vec<(u32, u32)> = rows
-        .headsigns
-        .iter()
-        .map(|&(row, text)| (position[row as usize], text))
-        .collect();
-    headsigns.sort_unstable();
+    // One column at a time, each old column freed as its new one is made,
+    // so the peak is one column more than the rows themselves.
     let out = StopTimes {
-        stop: pick(&rows.stop),
-        arrival: pick(&rows.arrival),
-        departure: pick(&rows.departure),
-        sequence: pick(&rows.sequence),
-        shape_dist: order.iter().map(|&r| rows.shape_dist[r as usize]).collect(),
-        flags: order.iter().map(|&r| rows.flags[r as usize]).collect(),
+        stop: permute(rows.stop, &order),
+        arrival: permute(rows.arrival, &order),
+        departure: permute(rows.departure, &order),
+        sequence: permute(rows.sequence, &order),
+        shape_dist: permute(rows.shape_dist, &order),
+        flags: permute(rows.flags, &order),
         headsigns,
     };
     (out, start)
+}
+
+/// The column reordered so that row `k` is the old row `order[k]`.
+fn permute<T: Copy>(column: Vec<T>, order: &[u32]) -> Vec<T> {
+    order.iter().map(|&r| column[r as usize]).collect()
 }
 
 /// Fills stop times the feed left empty, linearly between the surrounding

@@ -28,7 +28,7 @@ pub(crate) type FeedFile = Box<dyn Read + Send>;
 
 /// Files bigger than this are read on a background thread.
 const BACKGROUND_THRESHOLD: u64 = 4 << 20;
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 impl FeedSource {
     pub(crate) fn open(path: &Path) -> Result<FeedSource, LoadError> {

@@ -182,9 +182,19 @@ impl<'r> Table<'r> {
     }
 }
 
-/// Parses an unsigned integer.
+/// Parses an unsigned integer (ASCII digits only, as GTFS writes them).
 pub(crate) fn parse_u32(bytes: &[u8]) -> Option<u32> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+    }
+    Some(value)
 }
 
 /// Parses a float that must be finite.
@@ -209,4 +219,29 @@ pub(crate) fn parse_enum(max: u8) -> impl Fn(&[u8]) -> Option<u8> {
 pub(crate) fn parse_color(bytes: &[u8]) -> Option<String> {
     (bytes.len() == 6 && bytes.iter().all(u8::is_ascii_hexdigit))
         .then(|| String::from_utf8_lossy(bytes).to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_u32;
+    use proptest::prelude::*;
+
+    #[test]
+    fn integers_are_plain_digits_within_u32() {
+        assert_eq!(parse_u32(b"0"), Some(0));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"-1"), None);
+        assert_eq!(parse_u32(b"+1"), None);
+        assert_eq!(parse_u32(b"1.0"), None);
+        assert_eq!(parse_u32(b""), None);
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_standard_parser(text in "[0-9]{1,12}|.{0,12}") {
+            let expected = if text.starts_with('+') { None } else { text.parse::<u32>().ok() };
+            prop_assert_eq!(parse_u32(text.as_bytes()), expected);
+        }
+    }
 }
