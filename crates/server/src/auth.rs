@@ -73,6 +73,8 @@ pub const ENDPOINTS: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/ridership", Access::Public),
     (Method::GET, "/api/v1/ridership/{file}", Access::Public),
     (Method::GET, "/api/v1/admin/fares/audit", OPERATORS),
+    (Method::POST, "/api/v1/vehicles/positions", OPERATORS),
+    (Method::GET, "/gtfs-rt/trip-updates", Access::Public),
     (Method::GET, "/api/v1/admin/networks", OPERATORS),
     (Method::POST, "/api/v1/admin/networks", OPERATORS),
     (

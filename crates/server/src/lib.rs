@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod network;
 mod openapi;
+pub mod realtime;
 mod web;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub ui: Arc<UiConfig>,
     /// The smart card desk, once started.
     pub cards: Option<cityos_card::CardDesk>,
+    /// Live vehicles and predictions.
+    pub live: Arc<realtime::LiveTransit>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             metrics: Metrics::new(),
             ui: Arc::new(ui),
             cards: None,
+            live: Arc::default(),
         }
     }
 
@@ -99,7 +103,7 @@ impl AppState {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    use api::{accounts, admin, cards, system, transit};
+    use api::{accounts, admin, cards, live, system, transit};
     let routes = Router::new()
         .route("/", get(web::index))
         .route("/app.js", get(web::script))
@@ -150,6 +154,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ridership", get(cards::ridership))
         .route("/api/v1/ridership/{file}", get(cards::ridership_file))
         .route("/api/v1/admin/fares/audit", get(cards::audit))
+        .route(
+            "/api/v1/vehicles/positions",
+            post(live::post_positions).layer(DefaultBodyLimit::max(live::MAX_FEED)),
+        )
+        .route("/gtfs-rt/trip-updates", get(live::trip_updates))
         .route(
             "/api/v1/admin/networks",
             get(admin::list)

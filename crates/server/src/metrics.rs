@@ -23,6 +23,12 @@ pub struct RequestLabels {
     status: u16,
 }
 
+/// Label of refused positions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    reason: String,
+}
+
 /// Labels of duration histograms.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -41,6 +47,9 @@ pub struct Metrics {
     pub network_id: Gauge,
     /// Network reloads that failed (bad stored bytes, store down).
     pub network_reload_failures: Counter,
+    /// Vehicle positions taken in by the real-time engine.
+    pub positions_accepted: Counter,
+    positions_refused: Family<ReasonLabels, Counter>,
     /// Validator messages received over MQTT.
     pub mqtt_taps: Counter,
     /// Vehicle position messages received over MQTT.
@@ -93,6 +102,18 @@ impl Metrics {
             "Failed attempts to load the active network from the store",
             network_reload_failures.clone(),
         );
+        let positions_accepted = Counter::default();
+        let positions_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "positions_accepted",
+            "Vehicle positions taken in by the real-time engine",
+            positions_accepted.clone(),
+        );
+        registry.register(
+            "positions_rejected",
+            "Vehicle positions refused, by reason",
+            positions_refused.clone(),
+        );
         let mqtt_taps = Counter::default();
         let mqtt_positions = Counter::default();
         let mqtt_malformed = Counter::default();
@@ -130,6 +151,8 @@ impl Metrics {
             mqtt_received.clone(),
         );
         Arc::new(Metrics {
+            positions_accepted,
+            positions_refused,
             mqtt_taps,
             mqtt_positions,
             mqtt_malformed,
@@ -143,6 +166,15 @@ impl Metrics {
             network_id,
             network_reload_failures,
         })
+    }
+
+    /// Counts a refused position under its reason.
+    pub fn positions_rejected(&self, reason: &str) {
+        self.positions_refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The exposition text.

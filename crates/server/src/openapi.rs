@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, admin, cards, system, transit};
+use crate::api::{accounts, admin, cards, live, system, transit};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         admin::import, admin::list, admin::activate,
         cards::issue, cards::card, cards::history, cards::top_up, cards::block, cards::refund, cards::taps,
         cards::quote, cards::ridership, cards::ridership_file, cards::audit,
+        live::post_positions, live::trip_updates,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

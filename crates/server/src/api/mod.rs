@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod admin;
 pub mod cards;
+pub mod live;
 pub mod system;
 pub mod transit;
