@@ -110,6 +110,42 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
     )
     .unwrap();
 
+    // The same feed for people, as JSON with GTFS-realtime's field names.
+    let reply = router
+        .clone()
+        .oneshot(
+            Request::get("/gtfs-rt/trip-updates?format=json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(reply.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["header"]["gtfs_realtime_version"], "2.0");
+    assert!(
+        json["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["trip_update"]["stop_time_update"][0]["arrival"]["time"].is_i64()),
+        "{json}"
+    );
+    let reply = router
+        .clone()
+        .oneshot(
+            Request::get("/gtfs-rt/trip-updates?format=xml")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+
     // Garbage is a 400 in the one error shape, and nobody else may post positions.
     let reply = router
         .clone()
