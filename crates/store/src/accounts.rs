@@ -76,10 +76,8 @@ impl Store {
             now_unix().into(),
         ];
         let row = self
-            .query(SQL, params)
+            .query_row(SQL, params)
             .await?
-            .into_iter()
-            .next()
             .ok_or(StoreError::Shape("insert returned nothing"))?;
         user(row)
     }
@@ -87,10 +85,8 @@ impl Store {
     /// The user with `email`.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = "SELECT id, email, display_name, password_hash, role, created_at, disabled FROM users WHERE email = ?";
-        self.query(SQL, vec![email.into()])
+        self.query_row(SQL, vec![email.into()])
             .await?
-            .into_iter()
-            .next()
             .map(user)
             .transpose()
     }
@@ -98,10 +94,8 @@ impl Store {
     /// The user with `id`.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = "SELECT id, email, display_name, password_hash, role, created_at, disabled FROM users WHERE id = ?";
-        self.query(SQL, vec![id.into()])
+        self.query_row(SQL, vec![id.into()])
             .await?
-            .into_iter()
-            .next()
             .map(user)
             .transpose()
     }
@@ -157,10 +151,8 @@ impl Store {
     /// The live (unexpired, enabled) user behind a session digest.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
         const SQL: &str = "SELECT u.id, u.email, u.display_name, u.password_hash, u.role, u.created_at, u.disabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0";
-        self.query(SQL, vec![token_hash.into(), now_unix().into()])
+        self.query_row(SQL, vec![token_hash.into(), now_unix().into()])
             .await?
-            .into_iter()
-            .next()
             .map(user)
             .transpose()
     }
@@ -193,10 +185,8 @@ impl Store {
             now_unix().into(),
         ];
         let row = self
-            .query(SQL, params)
+            .query_row(SQL, params)
             .await?
-            .into_iter()
-            .next()
             .ok_or(StoreError::Shape("insert returned nothing"))?;
         api_key(row)
     }
@@ -204,10 +194,8 @@ impl Store {
     /// The unrevoked key with this digest.
     pub async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         const SQL: &str = "SELECT id, name, role, owner_id, created_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL";
-        self.query(SQL, vec![key_hash.into()])
+        self.query_row(SQL, vec![key_hash.into()])
             .await?
-            .into_iter()
-            .next()
             .map(api_key)
             .transpose()
     }

@@ -259,6 +259,15 @@ impl Store {
         }
     }
 
+    /// Runs a query, returning its first row, if any.
+    pub(crate) async fn query_row(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
     /// Runs statements in one transaction: all apply or none.
     pub(crate) async fn transaction(
         &self,

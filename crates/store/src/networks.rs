@@ -91,22 +91,15 @@ impl Store {
     /// The network being served, if any.
     pub async fn active_network(&self) -> Result<Option<NetworkRecord>, StoreError> {
         const SQL: &str = "SELECT id, created_at, source, summary, byte_len, active FROM networks WHERE active = 1 ORDER BY id DESC LIMIT 1";
-        self.query(SQL, vec![])
-            .await?
-            .into_iter()
-            .next()
-            .map(record)
-            .transpose()
+        self.query_row(SQL, vec![]).await?.map(record).transpose()
     }
 
     /// One network's metadata.
     pub async fn network(&self, id: i64) -> Result<Option<NetworkRecord>, StoreError> {
         const SQL: &str =
             "SELECT id, created_at, source, summary, byte_len, active FROM networks WHERE id = ?";
-        self.query(SQL, vec![id.into()])
+        self.query_row(SQL, vec![id.into()])
             .await?
-            .into_iter()
-            .next()
             .map(record)
             .transpose()
     }
