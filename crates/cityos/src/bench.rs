@@ -559,7 +559,6 @@ fn bench_predict(
             .as_second();
         let positions = cityos_realtime::synth::drive(
             &network,
-            &cityos_realtime::TripIndex::new(&network),
             &cityos_realtime::synth::SynthOptions {
                 date,
                 window: from..from + simulated_hours * 3600,

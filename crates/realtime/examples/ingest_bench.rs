@@ -77,7 +77,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let every = 10;
     let positions = drive(
         &network,
-        engine.index(),
         &SynthOptions {
             date,
             window: from..from + minutes * 60,

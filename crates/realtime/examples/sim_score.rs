@@ -7,7 +7,7 @@
 //! (a position every 20 s), and the replay is scored like WMATA's.
 
 use cityos_realtime::synth::{SynthOptions, drive};
-use cityos_realtime::{ScoreConfig, TripIndex, replay_score};
+use cityos_realtime::{ScoreConfig, replay_score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -29,7 +29,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_second();
     let positions = drive(
         &network,
-        &TripIndex::new(&network),
         &SynthOptions {
             date,
             window: from..from + hours * 3600,

@@ -96,6 +96,17 @@ pub struct RunInfo {
     pub delay_s: f64,
     /// Scheduled departure from the trip's first stop, POSIX seconds.
     pub scheduled_start: f64,
+    /// The trip's stop pattern: runs with the same pattern drive the same
+    /// stops in the same order (for bunching).
+    pub pattern: u32,
+    /// The vehicle's last reported latitude and longitude.
+    pub position: (f64, f64),
+    /// Its last reported heading, degrees clockwise from north.
+    pub bearing: Option<f32>,
+    /// Its last reported speed, metres per second.
+    pub speed: Option<f32>,
+    /// Since when (POSIX seconds) the vehicle has not moved, if it is halted.
+    pub halted_since: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +118,8 @@ struct Vehicle {
     last_t: i64,
     lat: f64,
     lon: f64,
+    bearing: Option<f32>,
+    speed: Option<f32>,
     run: u32,
     /// Consecutive jump rejections (see [`Engine::ingest`]).
     jumps: u8,
@@ -384,6 +397,8 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     last_t: t,
                     lat: p.latitude,
                     lon: p.longitude,
+                    bearing: p.bearing,
+                    speed: p.speed,
                     run: NONE,
                     jumps: 0,
                 });
@@ -403,6 +418,8 @@ impl<N: Deref<Target = Network>> Engine<N> {
             vehicle.last_t = t;
             vehicle.lat = p.latitude;
             vehicle.lon = p.longitude;
+            vehicle.bearing = p.bearing;
+            vehicle.speed = p.speed;
             vehicle.run = r;
             vehicle.jumps = jumps;
         }
@@ -665,15 +682,23 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     && run.last_t >= cutoff
                     && (run.detector.next_stop() as usize) < run.arrivals.len()
             })
-            .map(|(r, run)| RunInfo {
-                id: RunId(r as u32),
-                trip: run.trip,
-                date: run.date,
-                last_seen: run.last_t,
-                distance_m: run.d,
-                next_stop: run.detector.next_stop(),
-                delay_s: run.last_t as f64 - self.scheduled_time_at(run, run.d),
-                scheduled_start: self.scheduled_departure(run, 0),
+            .map(|(r, run)| {
+                let vehicle = &self.vehicles[run.vehicle as usize];
+                RunInfo {
+                    id: RunId(r as u32),
+                    trip: run.trip,
+                    date: run.date,
+                    last_seen: run.last_t,
+                    distance_m: run.d,
+                    next_stop: run.detector.next_stop(),
+                    delay_s: run.last_t as f64 - self.scheduled_time_at(run, run.d),
+                    scheduled_start: self.scheduled_departure(run, 0),
+                    pattern: run.pattern,
+                    position: (vehicle.lat, vehicle.lon),
+                    bearing: vehicle.bearing,
+                    speed: vehicle.speed,
+                    halted_since: run.detector.halted_since(),
+                }
             })
     }
 

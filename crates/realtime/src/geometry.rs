@@ -122,14 +122,30 @@ impl Polyline {
         i.saturating_sub(1).min(self.segments() - 1) as u32
     }
 
-    /// The point at distance `along`, WGS-84 (clamped to the line).
-    pub(crate) fn point_at(&self, along: f32) -> (f64, f64) {
+    /// The WGS-84 point at distance `along` (clamped to the line).
+    fn point_at(&self, along: f32) -> (f64, f64) {
         let seg = self.segment_at(along) as usize;
         let len = (self.cum[seg + 1] - self.cum[seg]).max(1e-3);
         let u = ((along - self.cum[seg]) / len).clamp(0.0, 1.0);
         let x = self.x[seg] + u * (self.x[seg + 1] - self.x[seg]);
         let y = self.y[seg] + u * (self.y[seg + 1] - self.y[seg]);
         self.plane.unproject(f64::from(x), f64::from(y))
+    }
+
+    /// The part of the line from `from` to `to` metres along, as WGS-84
+    /// (latitude, longitude) points: both ends and every vertex between.
+    pub(crate) fn slice(&self, from: f32, to: f32) -> Vec<(f64, f64)> {
+        let mut out = vec![self.point_at(from)];
+        let first = self.cum.partition_point(|&c| c <= from);
+        let last = self.cum.partition_point(|&c| c < to);
+        for i in first..last {
+            out.push(
+                self.plane
+                    .unproject(f64::from(self.x[i]), f64::from(self.y[i])),
+            );
+        }
+        out.push(self.point_at(to));
+        out
     }
 
     /// Projects (`px`, `py`) onto segment `seg`.

@@ -192,11 +192,20 @@ impl TripIndex {
         self.patterns.get(p as usize).map(|p| &*p.stop_dist)
     }
 
-    /// The line and stop distances of `trip`'s pattern.
-    pub(crate) fn geometry(&self, trip: u32) -> Option<(&Polyline, &[f32])> {
+    /// The (from, to) stops of the link from stop `i` of `trip` to the next.
+    pub fn link_stops_of(&self, trip: u32, i: u32) -> Option<(u32, u32)> {
+        let p = *self.trip_pattern.get(trip as usize)?;
+        let link = *self.patterns.get(p as usize)?.links.get(i as usize)?;
+        self.link_stops(link)
+    }
+
+    /// The road between stop `i` and stop `i + 1` of `trip`, as WGS-84
+    /// (latitude, longitude) points along its shape.
+    pub fn path_between(&self, trip: u32, i: usize) -> Option<Vec<(f64, f64)>> {
         let p = *self.trip_pattern.get(trip as usize)?;
         let pattern = self.patterns.get(p as usize)?;
-        Some((&self.lines[pattern.line as usize], &pattern.stop_dist))
+        let (&from, &to) = (pattern.stop_dist.get(i)?, pattern.stop_dist.get(i + 1)?);
+        Some(self.lines[pattern.line as usize].slice(from, to))
     }
 
     /// The trip that follows `trip` in its block, if any.

@@ -14,6 +14,8 @@
 //! 4. prediction ([`Engine::predict`]): the arrival at every remaining stop
 //!    of every live run, from travel times learned online ([`model`]).
 //!
+//! [`speeds`] turns the detected stop events into road speeds (TOPIS).
+//!
 //! [`score`] replays recorded positions and judges the predictions against
 //! the arrivals later seen in the same data, beside two baselines;
 //! [`synth`] drives a network's trips to make positions where none were
@@ -38,6 +40,7 @@ pub mod gtfsrt;
 pub mod index;
 pub mod model;
 pub mod score;
+pub mod speeds;
 pub mod synth;
 pub mod validate;
 pub mod wire;
@@ -46,5 +49,6 @@ pub use decode::{DecodeError, PositionRecord, decode_vehicle_positions, read_pos
 pub use engine::{Accepted, Engine, RunId, RunInfo, StopEvent, StopPrediction};
 pub use index::TripIndex;
 pub use score::{Judged, Method, ScoreConfig, ScoreReport, replay_judged, replay_score};
+pub use speeds::{Congestion, RoadSpeed, RoadSpeeds};
 pub use validate::{Config, Counters, Rejection};
 pub use wire::{PositionView, for_each_position};

@@ -20,10 +20,8 @@ fn small_city() -> Network {
 fn morning(network: &Network, minutes: i64) -> Vec<PositionRecord> {
     let date = jiff::civil::date(2026, 3, 3);
     let from = network.instant(date, 7 * 3600).unwrap().as_second();
-    let index = cityos_realtime::TripIndex::new(network);
     drive(
         network,
-        &index,
         &SynthOptions {
             date,
             window: from..from + minutes * 60,
@@ -210,4 +208,57 @@ fn a_synthetic_morning_scores_better_than_the_timetable() {
     assert!(cityos.buckets.iter().all(|b| b.n > 100), "{report}");
     assert!(cityos.score > schedule.score, "{report}");
     assert!(cityos.mae_s < schedule.mae_s, "{report}");
+}
+
+/// Live road speeds of every segment driven in the hour from `hour`.
+fn road_speeds_at(network: &Network, hour: u32) -> std::collections::HashMap<(u32, u32), f64> {
+    let date = jiff::civil::date(2026, 3, 3);
+    let from = network.instant(date, hour * 3600).unwrap().as_second();
+    let positions = drive(
+        network,
+        &SynthOptions {
+            date,
+            window: from..from + 3600,
+            every_s: 10,
+            gps_error_m: 3.0,
+            seed: 1,
+        },
+    );
+    let mut engine = Engine::new(network, Config::default());
+    let mut speeds = cityos_realtime::RoadSpeeds::new();
+    for p in &positions {
+        let now = p.timestamp.unwrap();
+        engine.ingest(p.view(), now).unwrap();
+        let events: Vec<_> = engine.drain_events().collect();
+        for e in events {
+            speeds.observe(engine.index(), &e, hour as u8);
+        }
+    }
+    let end = (from + 3600) as f64;
+    speeds
+        .speeds(end, hour as u8)
+        .filter_map(|s| Some(((s.from_stop, s.to_stop), s.live_kmh?)))
+        .collect()
+}
+
+#[test]
+fn road_speeds_show_the_morning_peak() {
+    let network = small_city();
+    let peak = road_speeds_at(&network, 8);
+    let midday = road_speeds_at(&network, 13);
+    let both: Vec<_> = peak.keys().filter(|k| midday.contains_key(k)).collect();
+    assert!(
+        both.len() > 50,
+        "{} segments seen in both hours",
+        both.len()
+    );
+    let mean = |m: &std::collections::HashMap<(u32, u32), f64>| {
+        both.iter().map(|k| m[k]).sum::<f64>() / both.len() as f64
+    };
+    let (peak, midday) = (mean(&peak), mean(&midday));
+    assert!(
+        peak < 0.85 * midday,
+        "peak {peak:.1} km/h, midday {midday:.1} km/h"
+    );
+    assert!((5.0..80.0).contains(&midday), "midday {midday:.1} km/h");
 }

@@ -43,7 +43,6 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
         .date();
     let positions = drive(
         &network,
-        &TripIndex::new(&network),
         &SynthOptions {
             date: today,
             window: now - 600..now,

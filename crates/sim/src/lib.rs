@@ -33,6 +33,7 @@ mod network;
 pub mod riders;
 mod rng;
 mod schedule;
+pub mod vehicles;
 mod write;
 
 use std::fmt;

@@ -66,6 +66,12 @@ impl Rng {
         self.below(n as u64) as usize
     }
 
+    /// Standard normal (Box–Muller).
+    pub(crate) fn normal(&mut self) -> f64 {
+        let u = self.f64().max(f64::MIN_POSITIVE);
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.f64()).cos()
+    }
+
     /// True with probability `p`.
     pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.f64() < p
