@@ -266,6 +266,7 @@ pub fn positions_to_feed(positions: &[PositionRecord], header_timestamp: i64) ->
                     }),
                     occupancy_status: None,
                 }),
+                alert: None,
             })
             .collect(),
     }

@@ -939,6 +939,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
                 is_deleted: None,
                 trip_update: Some(update(run.trip, run.date, vehicle, &current)),
                 vehicle: None,
+                alert: None,
             });
             if let Some(next) = self.predict_following(info.id, &current, &mut following) {
                 entity.push(FeedEntity {
@@ -946,6 +947,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     is_deleted: None,
                     trip_update: Some(update(next, run.date, vehicle, &following)),
                     vehicle: None,
+                    alert: None,
                 });
             }
         }

@@ -3,7 +3,7 @@
 //! Written by hand with `prost`'s derive macros, so the build needs no
 //! `protoc`. Field numbers and types follow the official proto2 schema
 //! (<https://gtfs.org/documentation/realtime/proto/>); fields we do not model
-//! (alerts, shapes, trip modifications, carriage details, extensions) are
+//! (shapes, trip modifications, carriage details, extensions) are
 //! skipped by the decoder as unknown fields, which is exactly what protobuf
 //! promises for forward compatibility.
 //!
@@ -15,8 +15,33 @@
 /// The version of the GTFS-realtime specification cityos writes.
 pub const GTFS_REALTIME_VERSION: &str = "2.0";
 
+/// Writes an enumeration field by its name in the proto (`IN_TRANSIT_TO`),
+/// as GTFS-realtime's JSON readers expect, or its number when unknown.
+fn enum_name<E, S>(value: &Option<i32>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    E: TryFrom<i32> + std::fmt::Debug,
+    S: serde::Serializer,
+{
+    match value {
+        None => serializer.serialize_none(),
+        Some(v) => match E::try_from(*v) {
+            Ok(e) => {
+                let mut name = String::new();
+                for (i, c) in format!("{e:?}").chars().enumerate() {
+                    if c.is_ascii_uppercase() && i > 0 {
+                        name.push('_');
+                    }
+                    name.push(c.to_ascii_uppercase());
+                }
+                serializer.serialize_str(&name)
+            }
+            Err(_) => serializer.serialize_i32(*v),
+        },
+    }
+}
+
 /// A whole feed: a header and its entities.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct FeedMessage {
     /// Metadata about the feed.
     #[prost(message, required, tag = "1")]
@@ -27,12 +52,13 @@ pub struct FeedMessage {
 }
 
 /// Metadata about a feed.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct FeedHeader {
     /// Version of the specification, e.g. "2.0".
     #[prost(string, required, tag = "1")]
     pub gtfs_realtime_version: String,
     /// Whether this is a full dataset or a differential update.
+    #[serde(serialize_with = "enum_name::<Incrementality, _>")]
     #[prost(enumeration = "Incrementality", optional, tag = "2")]
     pub incrementality: Option<i32>,
     /// When the content was created, POSIX seconds.
@@ -54,7 +80,7 @@ pub enum Incrementality {
 }
 
 /// One entity of a feed: a trip update, a vehicle position or an alert.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct FeedEntity {
     /// Feed-unique id of the entity.
     #[prost(string, required, tag = "1")]
@@ -68,10 +94,170 @@ pub struct FeedEntity {
     /// Where one vehicle is.
     #[prost(message, optional, tag = "4")]
     pub vehicle: Option<VehiclePosition>,
+    /// A service alert.
+    #[prost(message, optional, tag = "5")]
+    pub alert: Option<Alert>,
+}
+
+/// A disruption riders should know of: where, when, why, and what it does.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct Alert {
+    /// When the alert is in force; none means as long as it is in the feed.
+    #[prost(message, repeated, tag = "1")]
+    pub active_period: Vec<TimeRange>,
+    /// What it concerns: routes, stops, trips.
+    #[prost(message, repeated, tag = "5")]
+    pub informed_entity: Vec<EntitySelector>,
+    /// Why it happens.
+    #[serde(serialize_with = "enum_name::<Cause, _>")]
+    #[prost(enumeration = "Cause", optional, tag = "6")]
+    pub cause: Option<i32>,
+    /// What it does to service.
+    #[serde(serialize_with = "enum_name::<Effect, _>")]
+    #[prost(enumeration = "Effect", optional, tag = "7")]
+    pub effect: Option<i32>,
+    /// A page with more.
+    #[prost(message, optional, tag = "8")]
+    pub url: Option<TranslatedString>,
+    /// The headline.
+    #[prost(message, optional, tag = "10")]
+    pub header_text: Option<TranslatedString>,
+    /// The whole text.
+    #[prost(message, optional, tag = "11")]
+    pub description_text: Option<TranslatedString>,
+    /// How severe it is.
+    #[serde(serialize_with = "enum_name::<SeverityLevel, _>")]
+    #[prost(enumeration = "SeverityLevel", optional, tag = "14")]
+    pub severity_level: Option<i32>,
+}
+
+/// An interval of POSIX seconds; either end may be open.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct TimeRange {
+    /// Start, POSIX seconds.
+    #[prost(uint64, optional, tag = "1")]
+    pub start: Option<u64>,
+    /// End, POSIX seconds.
+    #[prost(uint64, optional, tag = "2")]
+    pub end: Option<u64>,
+}
+
+/// What an alert concerns: the fields set together narrow it.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct EntitySelector {
+    /// An agency.
+    #[prost(string, optional, tag = "1")]
+    pub agency_id: Option<String>,
+    /// A route.
+    #[prost(string, optional, tag = "2")]
+    pub route_id: Option<String>,
+    /// A GTFS `route_type`.
+    #[prost(int32, optional, tag = "3")]
+    pub route_type: Option<i32>,
+    /// A trip.
+    #[prost(message, optional, tag = "4")]
+    pub trip: Option<TripDescriptor>,
+    /// A stop.
+    #[prost(string, optional, tag = "5")]
+    pub stop_id: Option<String>,
+    /// A direction of the route.
+    #[prost(uint32, optional, tag = "6")]
+    pub direction_id: Option<u32>,
+}
+
+/// Text in one or more languages.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct TranslatedString {
+    /// The text in each language.
+    #[prost(message, repeated, tag = "1")]
+    pub translation: Vec<Translation>,
+}
+
+/// Text in one language.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct Translation {
+    /// The text.
+    #[prost(string, required, tag = "1")]
+    pub text: String,
+    /// BCP-47 language code, e.g. `ko` or `en`.
+    #[prost(string, optional, tag = "2")]
+    pub language: Option<String>,
+}
+
+/// Why an alert happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Cause {
+    /// Not known.
+    UnknownCause = 1,
+    /// Another cause.
+    OtherCause = 2,
+    /// A technical problem, such as a breakdown.
+    TechnicalProblem = 3,
+    /// A strike.
+    Strike = 4,
+    /// A demonstration.
+    Demonstration = 5,
+    /// An accident.
+    Accident = 6,
+    /// A holiday.
+    Holiday = 7,
+    /// The weather.
+    Weather = 8,
+    /// Maintenance.
+    Maintenance = 9,
+    /// Construction.
+    Construction = 10,
+    /// Police activity.
+    PoliceActivity = 11,
+    /// A medical emergency.
+    MedicalEmergency = 12,
+}
+
+/// What an alert does to service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Effect {
+    /// No service.
+    NoService = 1,
+    /// Less service.
+    ReducedService = 2,
+    /// Significant delays.
+    SignificantDelays = 3,
+    /// A detour.
+    Detour = 4,
+    /// More service.
+    AdditionalService = 5,
+    /// Service changed otherwise.
+    ModifiedService = 6,
+    /// Another effect.
+    OtherEffect = 7,
+    /// Not known.
+    UnknownEffect = 8,
+    /// A stop moved.
+    StopMoved = 9,
+    /// No effect on service.
+    NoEffect = 10,
+    /// Accessibility is affected.
+    AccessibilityIssue = 11,
+}
+
+/// How severe an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum SeverityLevel {
+    /// Not known.
+    UnknownSeverity = 1,
+    /// For information.
+    Info = 2,
+    /// A warning.
+    Warning = 3,
+    /// Severe.
+    Severe = 4,
 }
 
 /// Real-time progress of one trip: predicted times at its stops.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TripUpdate {
     /// The trip this update is about.
     #[prost(message, required, tag = "1")]
@@ -91,7 +277,7 @@ pub struct TripUpdate {
 }
 
 /// A predicted arrival or departure.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct StopTimeEvent {
     /// Deviation from the schedule in seconds (late is positive).
     #[prost(int32, optional, tag = "1")]
@@ -105,7 +291,7 @@ pub struct StopTimeEvent {
 }
 
 /// The prediction for one stop of a trip.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct StopTimeUpdate {
     /// `stop_sequence` of the stop time in the static feed.
     #[prost(uint32, optional, tag = "1")]
@@ -120,6 +306,7 @@ pub struct StopTimeUpdate {
     #[prost(string, optional, tag = "4")]
     pub stop_id: Option<String>,
     /// Whether the stop is served as scheduled, skipped, or without data.
+    #[serde(serialize_with = "enum_name::<StopScheduleRelationship, _>")]
     #[prost(enumeration = "StopScheduleRelationship", optional, tag = "5")]
     pub schedule_relationship: Option<i32>,
 }
@@ -139,7 +326,7 @@ pub enum StopScheduleRelationship {
 }
 
 /// Where one vehicle is and what it is doing.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct VehiclePosition {
     /// The trip the vehicle serves.
     #[prost(message, optional, tag = "1")]
@@ -151,6 +338,7 @@ pub struct VehiclePosition {
     #[prost(uint32, optional, tag = "3")]
     pub current_stop_sequence: Option<u32>,
     /// Where the vehicle is relative to the current stop.
+    #[serde(serialize_with = "enum_name::<VehicleStopStatus, _>")]
     #[prost(enumeration = "VehicleStopStatus", optional, tag = "4")]
     pub current_status: Option<i32>,
     /// When the position was measured, POSIX seconds.
@@ -163,6 +351,7 @@ pub struct VehiclePosition {
     #[prost(message, optional, tag = "8")]
     pub vehicle: Option<VehicleDescriptor>,
     /// How full the vehicle is.
+    #[serde(serialize_with = "enum_name::<OccupancyStatus, _>")]
     #[prost(enumeration = "OccupancyStatus", optional, tag = "9")]
     pub occupancy_status: Option<i32>,
 }
@@ -207,7 +396,7 @@ pub enum OccupancyStatus {
 }
 
 /// Identifies one run of a trip.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TripDescriptor {
     /// `trip_id` in the static feed.
     #[prost(string, optional, tag = "1")]
@@ -219,6 +408,7 @@ pub struct TripDescriptor {
     #[prost(string, optional, tag = "3")]
     pub start_date: Option<String>,
     /// How the trip relates to the schedule.
+    #[serde(serialize_with = "enum_name::<TripScheduleRelationship, _>")]
     #[prost(enumeration = "TripScheduleRelationship", optional, tag = "4")]
     pub schedule_relationship: Option<i32>,
     /// `route_id` in the static feed.
@@ -248,7 +438,7 @@ pub enum TripScheduleRelationship {
 }
 
 /// Identifies a vehicle.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct VehicleDescriptor {
     /// Internal, stable id of the vehicle.
     #[prost(string, optional, tag = "1")]
@@ -262,7 +452,7 @@ pub struct VehicleDescriptor {
 }
 
 /// A geographic position.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct Position {
     /// WGS-84 latitude in degrees.
     #[prost(float, required, tag = "1")]
@@ -310,11 +500,21 @@ mod tests {
                         ..Default::default()
                     }),
                     timestamp: Some(1_771_257_515),
+                    current_status: Some(VehicleStopStatus::InTransitTo as i32),
                     ..Default::default()
                 }),
+                alert: None,
             }],
         };
         let bytes = feed.encode_to_vec();
         assert_eq!(FeedMessage::decode(bytes.as_slice()).unwrap(), feed);
+        // JSON for people uses the proto's names, enumerations included.
+        let json = serde_json::to_value(&feed).unwrap();
+        assert_eq!(
+            json["entity"][0]["vehicle"]["current_status"],
+            "IN_TRANSIT_TO"
+        );
+        assert_eq!(json["header"]["incrementality"], "FULL_DATASET");
+        assert_eq!(json["entity"][0]["vehicle"]["trip"]["trip_id"], "30095100");
     }
 }

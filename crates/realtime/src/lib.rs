@@ -14,7 +14,8 @@
 //! 4. prediction ([`Engine::predict`]): the arrival at every remaining stop
 //!    of every live run, from travel times learned online ([`model`]).
 //!
-//! [`speeds`] turns the detected stop events into road speeds (TOPIS).
+//! [`incidents`] proposes incidents from stalled and bunched vehicles and
+//! turns incidents into GTFS-realtime alerts. [`speeds`] turns the detected stop events into road speeds (TOPIS).
 //!
 //! [`score`] replays recorded positions and judges the predictions against
 //! the arrivals later seen in the same data, beside two baselines;
@@ -37,6 +38,7 @@ pub mod detect;
 pub mod engine;
 mod geometry;
 pub mod gtfsrt;
+pub mod incidents;
 pub mod index;
 pub mod model;
 pub mod score;

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod cards;
+pub mod live;
 pub mod networks;
 mod postgres;
 mod sqlite;
@@ -175,6 +176,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/sqlite/0003_fare_rules.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/sqlite/0004_live.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -189,6 +194,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../migrations/postgres/0003_fare_rules.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/postgres/0004_live.sql"),
     },
 ];
 

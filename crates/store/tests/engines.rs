@@ -33,7 +33,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     migrations_are_applied_once_and_reopening_is_harmless,
     |store| {
-        assert_eq!(store.schema_version().await.unwrap(), 3);
+        assert_eq!(store.schema_version().await.unwrap(), 4);
     }
 );
 
@@ -227,4 +227,97 @@ on_both_engines!(fare_rules_versions_are_kept_in_order, |store| {
         store.fare_rules_versions().await.unwrap(),
         vec![(1, "[a]".to_owned()), (2, "[b]".to_owned())]
     );
+});
+
+on_both_engines!(stop_events_are_history_kept_once, |store| {
+    use cityos_store::live::StopEventRow;
+    let event = |seq: i64, kind: &str, at: i64| StopEventRow {
+        service_date: "2026-03-03".into(),
+        trip_id: "T1".into(),
+        stop_sequence: seq,
+        stop_id: format!("S{seq}"),
+        kind: kind.into(),
+        at,
+        observed: seq > 1,
+    };
+    store
+        .append_stop_events(vec![event(2, "arrival", 200), event(1, "departure", 100)])
+        .await
+        .unwrap();
+    // Detected again after a restart: the first record stands.
+    store
+        .append_stop_events(vec![event(2, "arrival", 999), event(2, "departure", 230)])
+        .await
+        .unwrap();
+    let history = store.stop_events_of("T1", "2026-03-03").await.unwrap();
+    assert_eq!(
+        history,
+        vec![
+            event(1, "departure", 100),
+            event(2, "arrival", 200),
+            event(2, "departure", 230)
+        ]
+    );
+    assert!(
+        store
+            .stop_events_of("T1", "2026-03-04")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+});
+
+on_both_engines!(one_open_incident_per_detected_condition, |store| {
+    let first = store
+        .create_incident("proposed", "stalled", Some("stalled:bus-1"), "{}")
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(first.status, "proposed");
+    // The same condition seen again while the incident is open: not recorded twice.
+    let again = store
+        .create_incident("proposed", "stalled", Some("stalled:bus-1"), "{}")
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    // Operators' incidents have no key and never collide.
+    for _ in 0..2 {
+        assert!(
+            store
+                .create_incident("active", "operator", None, r#"{"header":"x"}"#)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert!(
+        store
+            .update_incident(first.id, "dismissed", "{}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_incident(first.id + 100, "active", "{}")
+            .await
+            .unwrap()
+    );
+    // Once closed, the condition may propose a new incident.
+    assert!(
+        store
+            .create_incident("proposed", "stalled", Some("stalled:bus-1"), "{}")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let listed = store.incidents(0).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.windows(2).all(|w| w[0].id > w[1].id));
+    assert_eq!(
+        store.incident(first.id).await.unwrap().unwrap().status,
+        "dismissed"
+    );
+    // Only open incidents, and those closed since the cut-off.
+    let recent = store.incidents(i64::MAX).await.unwrap();
+    assert_eq!(recent.len(), 3);
 });

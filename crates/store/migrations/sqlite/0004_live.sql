@@ -1,0 +1,30 @@
+-- Stop arrivals and departures detected from vehicle positions: the history
+-- that predictions and road speeds learn from. Append-only.
+CREATE TABLE stop_events (
+    service_date  TEXT    NOT NULL,
+    trip_id       TEXT    NOT NULL,
+    stop_sequence INTEGER NOT NULL,
+    stop_id       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('arrival', 'departure')),
+    at            INTEGER NOT NULL,
+    observed      INTEGER NOT NULL,
+    PRIMARY KEY (service_date, trip_id, stop_sequence, kind)
+);
+CREATE INDEX stop_events_at ON stop_events (at);
+
+-- Disruptions: created by operators, or proposed by the system (a stalled
+-- or bunched vehicle) for an operator to confirm. The body is the incident
+-- as JSON written by the server; status and times are columns to filter on.
+CREATE TABLE incidents (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    status      TEXT    NOT NULL CHECK (status IN ('proposed', 'active', 'resolved', 'dismissed')),
+    source      TEXT    NOT NULL,
+    -- What an automatic incident is about (e.g. `stalled:bus-12`), so one
+    -- condition proposes one incident; NULL for operators' incidents.
+    detection_key TEXT,
+    body        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX incidents_status ON incidents (status, updated_at);
+CREATE UNIQUE INDEX incidents_open_key ON incidents (detection_key) WHERE status IN ('proposed', 'active');
