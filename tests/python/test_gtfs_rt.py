@@ -1,5 +1,6 @@
-"""Decodes the TripUpdates feed that the server's live test saved, with
-Google's gtfs-realtime-bindings, as any GTFS-realtime consumer would."""
+"""Decodes the GTFS-realtime feeds that the server's live test saved
+(TripUpdates, VehiclePositions, ServiceAlerts) with Google's
+gtfs-realtime-bindings, as any GTFS-realtime consumer would."""
 
 import json
 import pathlib
@@ -11,13 +12,18 @@ from google.transit import gtfs_realtime_pb2
 OUT = pathlib.Path(__file__).resolve().parents[2] / "target" / "tmp" / "gtfs-rt"
 
 
+def load(name):
+    """The feed `name`.pb and what the Rust test expects of it."""
+    if not (OUT / f"{name}.pb").exists():
+        raise AssertionError(f"{OUT}/{name}.pb is missing: run the Rust tests first (cargo test -p cityos-server --test live)")
+    feed = gtfs_realtime_pb2.FeedMessage()
+    feed.ParseFromString((OUT / f"{name}.pb").read_bytes())
+    return feed, json.loads((OUT / f"{name}.expected.json").read_text())
+
+
 class TripUpdatesFeed(unittest.TestCase):
     def setUp(self):
-        if not (OUT / "trip-updates.pb").exists():
-            self.fail(f"{OUT}/trip-updates.pb is missing: run the Rust tests first (cargo test -p cityos-server --test live)")
-        self.feed = gtfs_realtime_pb2.FeedMessage()
-        self.feed.ParseFromString((OUT / "trip-updates.pb").read_bytes())
-        self.expected = json.loads((OUT / "trip-updates.expected.json").read_text())
+        self.feed, self.expected = load("trip-updates")
 
     def test_header_is_gtfs_realtime_2(self):
         self.assertEqual(self.feed.header.gtfs_realtime_version, "2.0")
@@ -32,6 +38,39 @@ class TripUpdatesFeed(unittest.TestCase):
             for stu in update.stop_time_update:
                 self.assertTrue(stu.stop_sequence or stu.stop_id)
                 self.assertTrue(stu.HasField("arrival") or stu.HasField("departure"))
+
+
+class VehiclePositionsFeed(unittest.TestCase):
+    def setUp(self):
+        self.feed, self.expected = load("vehicle-positions")
+
+    def test_every_vehicle_has_a_position_on_a_trip(self):
+        vehicles = [e.vehicle for e in self.feed.entity if e.HasField("vehicle")]
+        self.assertEqual([v.vehicle.id for v in vehicles], self.expected["vehicle_ids"])
+        for v in vehicles:
+            self.assertTrue(v.trip.trip_id)
+            self.assertTrue(-90 <= v.position.latitude <= 90 and v.position.latitude != 0)
+            self.assertTrue(-180 <= v.position.longitude <= 180 and v.position.longitude != 0)
+            self.assertGreater(v.timestamp, 1_700_000_000)
+            self.assertIn(
+                v.current_status,
+                (gtfs_realtime_pb2.VehiclePosition.IN_TRANSIT_TO, gtfs_realtime_pb2.VehiclePosition.STOPPED_AT),
+            )
+
+
+class ServiceAlertsFeed(unittest.TestCase):
+    def setUp(self):
+        self.feed, self.expected = load("service-alerts")
+
+    def test_the_incident_is_an_alert_in_korean_and_english(self):
+        alerts = [e.alert for e in self.feed.entity if e.HasField("alert")]
+        self.assertEqual(len(alerts), 1)
+        alert = alerts[0]
+        self.assertEqual(alert.cause, gtfs_realtime_pb2.Alert.ACCIDENT)
+        self.assertEqual(alert.effect, gtfs_realtime_pb2.Alert.DETOUR)
+        texts = {t.language: t.text for t in alert.header_text.translation}
+        self.assertEqual(texts, {"ko": self.expected["header_ko"], "en": self.expected["header_en"]})
+        self.assertIn(self.expected["route_id"], [e.route_id for e in alert.informed_entity])
 
 
 if __name__ == "__main__":

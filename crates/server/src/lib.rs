@@ -159,6 +159,26 @@ pub fn app(state: AppState) -> Router {
             post(live::post_positions).layer(DefaultBodyLimit::max(live::MAX_FEED)),
         )
         .route("/gtfs-rt/trip-updates", get(live::trip_updates))
+        .route("/gtfs-rt/vehicle-positions", get(live::vehicle_positions))
+        .route("/gtfs-rt/service-alerts", get(live::service_alerts))
+        .route("/api/v1/vehicles", get(live::vehicles))
+        .route("/api/v1/vehicles/stream", get(live::vehicles_stream))
+        .route("/api/v1/vehicles/{vehicle_id}", get(live::vehicle))
+        .route(
+            "/api/v1/stops/{stop_id}/departures/stream",
+            get(live::departures_stream),
+        )
+        .route("/api/v1/roads/speeds.geojson", get(live::road_speeds))
+        .route(
+            "/api/v1/incidents",
+            get(live::incidents).post(live::create_incident),
+        )
+        .route(
+            "/api/v1/incidents/{incident_id}",
+            patch(live::update_incident),
+        )
+        .route("/api/v1/admin/incidents", get(live::all_incidents))
+        .route("/api/v1/trips/{trip_id}/history", get(live::trip_history))
         .route(
             "/api/v1/admin/networks",
             get(admin::list)
@@ -258,9 +278,11 @@ pub async fn serve(
             .clone()
             .watch(state.store.clone(), state.metrics.clone()),
     );
+    let live = tokio::spawn(realtime::run(state.clone()));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     watcher.abort();
+    live.abort();
     result
 }

@@ -149,19 +149,19 @@ async fn dispatch(state: AppState, ingest: Arc<Ingest>, mut rx: mpsc::Receiver<M
                     }
                 }
             }
-            // Positions reach the real-time engine once it is served; until then they are counted.
+            // Positions reach the real-time engine once a network is served; until then they are counted.
             DeviceRole::Vehicle => {
                 state.metrics.mqtt_positions.inc();
-                // A vehicle publishes a GTFS-realtime FeedMessage of its own position.
-                if let Some(served) = state.network.get() {
-                    let now = jiff::Timestamp::now().as_second();
-                    if state
-                        .live
-                        .ingest(&served, &message.payload, now, &state.metrics)
-                        .is_err()
-                    {
-                        state.metrics.mqtt_malformed.inc();
-                    }
+                if let Some(served) = state.network.get()
+                    && let Err(e) = state.live.ingest(
+                        &served,
+                        &message.payload,
+                        &state.metrics,
+                        Some(&message.device_id),
+                    )
+                {
+                    state.metrics.mqtt_malformed.inc();
+                    tracing::debug!(device = %message.device_id, "position refused: {e}");
                 }
             }
         }

@@ -1,16 +1,38 @@
-//! Live vehicles: positions in (HTTP or MQTT, GTFS-realtime protobuf), the
-//! real-time engine of `cityos-realtime`, and the TripUpdates feed out.
+//! Live transit: positions in (HTTP or MQTT; GTFS-realtime protobuf or
+//! JSON), the real-time engine of `cityos-realtime`, and what it serves.
+//!
+//! Ingest takes the engine's lock for each batch. Everything read — the
+//! feeds, the vehicles, the stop boards' predictions, road speeds — comes
+//! from a [`LiveSnapshot`] that [`run`] rebuilds every second and publishes
+//! on a `watch` channel, so readers never wait for ingest and the SSE
+//! streams wake when it changes. The same task stores the stop events
+//! detected since the last snapshot (history) and the incidents the engine
+//! proposes.
 //!
 //! The engine is bound to one network; when another network is served, the
 //! next position starts a fresh engine on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use cityos_realtime::gtfsrt::FeedMessage;
-use cityos_realtime::{Config, DecodeError, Engine, for_each_position};
+use axum::body::Bytes;
+use cityos_realtime::detect::EventKind;
+use cityos_realtime::gtfsrt::FeedEntity;
+use cityos_realtime::incidents::{self, Incident};
+use cityos_realtime::{
+    Config, DecodeError, Engine, PositionRecord, PositionView, RoadSpeed, RoadSpeeds, RunInfo,
+    StopEvent, StopPrediction, for_each_position,
+};
+use cityos_store::live::StopEventRow;
 use cityos_transit::Network;
+use jiff::civil::Date;
+use prost::Message as _;
+use rustc_hash::FxHashMap;
+use tokio::sync::watch;
 
+use crate::AppState;
 use crate::metrics::Metrics;
 use crate::network::Served;
 
@@ -23,55 +45,635 @@ pub struct IngestSummary {
     pub rejected: BTreeMap<String, u64>,
 }
 
-/// The engine of the served network, if any position has arrived yet.
-#[derive(Default)]
+/// Why a batch of positions was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Not a GTFS-realtime `FeedMessage`.
+    #[error(transparent)]
+    Feed(#[from] DecodeError),
+    /// JSON that is not a position or an array of positions.
+    #[error("not a JSON position: {0}")]
+    Json(String),
+    /// A device sent a position of another vehicle.
+    #[error("vehicle_id '{0}' is not this device")]
+    NotThisDevice(String),
+}
+
+/// One vehicle position as JSON, for devices and systems that do not speak
+/// protobuf. The field names are GTFS-realtime's.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonPosition {
+    /// The vehicle; a device's own id when it publishes over MQTT.
+    #[serde(default)]
+    vehicle_id: Option<String>,
+    /// The trip it serves.
+    #[serde(default)]
+    trip_id: Option<String>,
+    /// The route.
+    #[serde(default)]
+    route_id: Option<String>,
+    /// Service date of the trip, `YYYYMMDD` or `YYYY-MM-DD`.
+    #[serde(default)]
+    start_date: Option<String>,
+    /// WGS-84 latitude.
+    latitude: f64,
+    /// WGS-84 longitude.
+    longitude: f64,
+    /// Heading, degrees clockwise from north.
+    #[serde(default)]
+    bearing: Option<f32>,
+    /// Speed, metres per second.
+    #[serde(default)]
+    speed: Option<f32>,
+    /// When measured, POSIX seconds.
+    #[serde(default)]
+    timestamp: Option<i64>,
+}
+
+impl JsonPosition {
+    fn into_record(self) -> Result<PositionRecord, IngestError> {
+        let start_date = match self.start_date.as_deref() {
+            None => None,
+            Some(text) => {
+                let parsed = if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{}-{}-{}", &text[..4], &text[4..6], &text[6..])
+                        .parse::<Date>()
+                        .ok()
+                } else {
+                    text.parse::<Date>().ok()
+                };
+                Some(parsed.ok_or_else(|| {
+                    IngestError::Json(format!("start_date '{text}' is not a date like 20260303"))
+                })?)
+            }
+        };
+        Ok(PositionRecord {
+            vehicle_id: self.vehicle_id.unwrap_or_default(),
+            trip_id: self.trip_id.unwrap_or_default(),
+            route_id: self.route_id.unwrap_or_default(),
+            start_date,
+            latitude: self.latitude,
+            longitude: self.longitude,
+            bearing: self.bearing,
+            speed: self.speed,
+            timestamp: self.timestamp,
+            ..PositionRecord::default()
+        })
+    }
+}
+
+/// The ingest clock: wall time, or the replayed time during `cityos replay`.
+#[derive(Debug, Default)]
+pub struct Clock {
+    replayed: AtomicI64,
+}
+
+impl Clock {
+    /// Now, POSIX seconds.
+    pub fn now(&self) -> i64 {
+        match self.replayed.load(Ordering::Relaxed) {
+            0 => jiff::Timestamp::now().as_second(),
+            t => t,
+        }
+    }
+
+    /// Puts the clock at `t` (POSIX seconds) for a replay.
+    pub fn replay_at(&self, t: i64) {
+        self.replayed.store(t.max(1), Ordering::Relaxed);
+    }
+}
+
+/// One live run's predictions, for stop boards.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    /// The vehicle serving it.
+    pub vehicle_id: String,
+    /// Predicted arrivals at its remaining stops, in stop order.
+    pub predictions: Vec<StopPrediction>,
+}
+
+impl LiveRun {
+    /// The prediction for stop `index` of the trip, if it is still ahead.
+    pub fn at_stop(&self, index: u32) -> Option<&StopPrediction> {
+        let first = self.predictions.first()?.stop_index;
+        self.predictions.get(index.checked_sub(first)? as usize)
+    }
+
+    /// Whether the vehicle has already passed stop `index`.
+    pub fn passed(&self, index: u32) -> bool {
+        self.predictions
+            .first()
+            .is_none_or(|p| index < p.stop_index)
+    }
+}
+
+/// A vehicle on a trip, as the map and the vehicle API show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LiveVehicle {
+    /// The vehicle.
+    pub vehicle_id: String,
+    /// Its trip.
+    pub trip_id: String,
+    /// The trip's route.
+    pub route_id: String,
+    /// The route's short name.
+    pub route_short_name: String,
+    /// `#RRGGBB`.
+    pub route_color: Option<String>,
+    /// Service date, `YYYY-MM-DD`.
+    pub service_date: String,
+    /// Last reported latitude.
+    pub lat: f64,
+    /// Last reported longitude.
+    pub lon: f64,
+    /// Heading, degrees clockwise from north.
+    pub bearing: Option<f32>,
+    /// Speed, metres per second.
+    pub speed: Option<f32>,
+    /// Minutes late (negative: early), against the timetable at its position.
+    pub delay_minutes: f64,
+    /// The next stop it will reach.
+    pub next_stop_id: Option<String>,
+    /// When it last reported, POSIX seconds.
+    pub last_seen: i64,
+    /// Since when it has stood still, POSIX seconds, if it does.
+    pub halted_since: Option<i64>,
+}
+
+/// Everything the live endpoints read, as of one moment.
+#[derive(Debug, Default)]
+pub struct LiveSnapshot {
+    /// When, POSIX seconds.
+    pub at: i64,
+    /// The network the engine runs on.
+    pub network_id: i64,
+    /// Live runs by (trip, service date).
+    pub runs: FxHashMap<(u32, Date), LiveRun>,
+    /// Vehicles on trips.
+    pub vehicles: Vec<LiveVehicle>,
+    /// The TripUpdates feed, encoded.
+    pub trip_updates: Bytes,
+    /// The VehiclePositions feed, encoded.
+    pub vehicle_positions: Bytes,
+    /// The ServiceAlerts feed, encoded.
+    pub alerts: Bytes,
+    /// Road speeds, with the local hour the typical speeds are for.
+    pub roads: Vec<RoadSpeed>,
+}
+
+struct LiveEngine {
+    network_id: i64,
+    engine: Engine<Arc<Network>>,
+    speeds: RoadSpeeds,
+    /// Stop events not yet stored.
+    events: Vec<StopEvent>,
+}
+
+/// The real-time engine of the served network and its latest snapshot.
 pub struct LiveTransit {
-    engine: Mutex<Option<(i64, Engine<Arc<Network>>)>>,
+    /// The ingest clock.
+    pub clock: Clock,
+    engine: Mutex<Option<LiveEngine>>,
+    snapshot: watch::Sender<Arc<LiveSnapshot>>,
+    alerts_changed: AtomicBool,
+    proposals: tokio::sync::Mutex<Proposals>,
+}
+
+impl Default for LiveTransit {
+    fn default() -> LiveTransit {
+        LiveTransit {
+            clock: Clock::default(),
+            alerts_changed: AtomicBool::new(false),
+            proposals: tokio::sync::Mutex::default(),
+            engine: Mutex::new(None),
+            snapshot: watch::Sender::new(Arc::default()),
+        }
+    }
+}
+
+/// Whether `bytes` look like JSON rather than protobuf: a protobuf
+/// `FeedMessage` starts with field 1 or 2 (bytes 0x0a or 0x12), never `{` or `[`.
+fn is_json(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{' || b == b'[')
 }
 
 impl LiveTransit {
-    /// Takes in a GTFS-realtime feed of vehicle positions, judged against `now` (POSIX seconds).
+    /// The path along the shape of each road, in order (`None` where the
+    /// engine no longer knows the trip); briefly holds the engine's lock.
+    pub fn road_paths(&self, roads: &[RoadSpeed]) -> Vec<Option<Vec<(f64, f64)>>> {
+        let guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        roads
+            .iter()
+            .map(|road| {
+                let live = guard.as_ref()?;
+                live.engine
+                    .index()
+                    .path_between(road.trip, road.stop_index as usize)
+            })
+            .collect()
+    }
+
+    /// Road speeds with the typical speeds of local hour `hour`.
+    pub fn road_speeds_at_hour(&self, hour: u8) -> Vec<RoadSpeed> {
+        let now = self.clock.now() as f64;
+        let guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|live| live.speeds.speeds(now, hour).collect())
+            .unwrap_or_default()
+    }
+
+    /// Says that incidents changed, so the next snapshot rebuilds the alerts.
+    pub fn incidents_changed(&self) {
+        self.alerts_changed.store(true, Ordering::Relaxed);
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<LiveSnapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that wakes on each new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<LiveSnapshot>> {
+        self.snapshot.subscribe()
+    }
+
+    /// Takes in positions: a GTFS-realtime `FeedMessage` of VehiclePositions,
+    /// or JSON (one [`JsonPosition`] or an array). From a device, every
+    /// position is that device's: one naming another vehicle refuses the
+    /// batch, and one naming none is given the device's id.
     pub fn ingest(
         &self,
         served: &Served,
         bytes: &[u8],
-        now: i64,
         metrics: &Metrics,
-    ) -> Result<IngestSummary, DecodeError> {
-        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_none_or(|(id, _)| *id != served.id) {
-            *guard = Some((
-                served.id,
-                Engine::new(served.network.clone(), Config::default()),
-            ));
+        device: Option<&str>,
+    ) -> Result<IngestSummary, IngestError> {
+        let records = if is_json(bytes) {
+            let value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| IngestError::Json(e.to_string()))?;
+            let list = match value {
+                serde_json::Value::Array(items) => items,
+                one => vec![one],
+            };
+            let records = list
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    serde_json::from_value::<JsonPosition>(item)
+                        .map_err(|e| IngestError::Json(format!("position {i}: {e}")))
+                        .and_then(JsonPosition::into_record)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(records)
+        } else {
+            None
+        };
+        if let Some(device) = device {
+            let foreign = |id: &str| !id.is_empty() && id != device;
+            match &records {
+                Some(records) => {
+                    if let Some(r) = records.iter().find(|r| foreign(&r.vehicle_id)) {
+                        return Err(IngestError::NotThisDevice(r.vehicle_id.clone()));
+                    }
+                }
+                None => {
+                    let mut other = None;
+                    for_each_position(bytes, |v| {
+                        if foreign(v.vehicle_id) && other.is_none() {
+                            other = Some(v.vehicle_id.to_owned());
+                        }
+                    })?;
+                    if let Some(id) = other {
+                        return Err(IngestError::NotThisDevice(id));
+                    }
+                }
+            }
         }
-        let Some((_, engine)) = guard.as_mut() else {
+        let now = self.clock.now();
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_none_or(|e| e.network_id != served.id) {
+            *guard = Some(LiveEngine {
+                network_id: served.id,
+                engine: Engine::new(served.network.clone(), Config::default()),
+                speeds: RoadSpeeds::new(),
+                events: Vec::new(),
+            });
+        }
+        let Some(live) = guard.as_mut() else {
             return Ok(IngestSummary::default());
         };
         let mut summary = IngestSummary::default();
-        for_each_position(bytes, |view| match engine.ingest(view, now) {
-            Ok(_) => summary.accepted += 1,
-            Err(rejection) => {
-                metrics.positions_rejected(rejection.as_str());
-                *summary
-                    .rejected
-                    .entry(rejection.as_str().to_owned())
-                    .or_default() += 1;
+        let mut take = |view: PositionView<'_>| {
+            let view = match device {
+                Some(device) => PositionView {
+                    vehicle_id: device,
+                    ..view
+                },
+                None => view,
+            };
+            match live.engine.ingest(view, now) {
+                Ok(_) => summary.accepted += 1,
+                Err(rejection) => {
+                    metrics.positions_rejected(rejection.as_str());
+                    *summary
+                        .rejected
+                        .entry(rejection.as_str().to_owned())
+                        .or_default() += 1;
+                }
             }
-        })?;
+        };
+        match &records {
+            Some(records) => records.iter().for_each(|r| take(r.view())),
+            None => {
+                for_each_position(bytes, take)?;
+            }
+        }
         metrics.positions_accepted.inc_by(summary.accepted);
-        // Arrivals detected are the engine's own history; nothing else consumes them yet.
-        engine.drain_events().for_each(drop);
-        engine.expire(now);
+        let LiveEngine { engine, events, .. } = live;
+        events.extend(engine.drain_events());
         Ok(summary)
     }
 
-    /// The TripUpdates feed as of `now`, or an empty feed before any position arrived.
-    pub fn trip_updates(&self, now: i64) -> FeedMessage {
-        let guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some((_, engine)) => engine.trip_updates(now),
-            None => cityos_realtime::decode::positions_to_feed(&[], now),
+    /// Rebuilds the snapshot as of the clock's now, publishes it, and
+    /// returns the stop events detected since the last call and the
+    /// incidents the engine proposes.
+    fn refresh(
+        &self,
+        served: &Served,
+        alerts: Bytes,
+    ) -> (Vec<StopEventRow>, Vec<incidents::Detection>) {
+        let now = self.clock.now();
+        let network = &served.network;
+        let tz = network.timezone().clone();
+        let hour_of = |t: f64| {
+            jiff::Timestamp::from_second(t as i64)
+                .map(|ts| ts.to_zoned(tz.clone()).hour() as u8)
+                .unwrap_or(0)
+        };
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(live) = guard.as_mut().filter(|l| l.network_id == served.id) else {
+            drop(guard);
+            self.snapshot.send_replace(Arc::new(LiveSnapshot {
+                at: now,
+                network_id: served.id,
+                trip_updates: Bytes::from(
+                    cityos_realtime::decode::positions_to_feed(&[], now).encode_to_vec(),
+                ),
+                vehicle_positions: Bytes::from(
+                    cityos_realtime::decode::positions_to_feed(&[], now).encode_to_vec(),
+                ),
+                alerts,
+                ..LiveSnapshot::default()
+            }));
+            return (Vec::new(), Vec::new());
+        };
+        live.engine.expire(now);
+        live.events.extend(live.engine.drain_events());
+        let events = std::mem::take(&mut live.events);
+        for event in &events {
+            live.speeds
+                .observe(live.engine.index(), event, hour_of(event.time));
+        }
+        live.speeds.expire(now as f64);
+        let engine = &live.engine;
+        let data = network.data();
+        let infos: Vec<RunInfo> = engine.runs(now).collect();
+        let mut runs = FxHashMap::default();
+        let mut vehicles = Vec::with_capacity(infos.len());
+        let mut positions = Vec::with_capacity(infos.len());
+        let mut predictions = Vec::new();
+        for info in &infos {
+            engine.predict(info.id, now, &mut predictions);
+            let vehicle_id = engine.vehicle_id(info.id).unwrap_or_default().to_owned();
+            let range = data.trips.stop_time_range(info.trip);
+            let next_stop = data
+                .stop_times
+                .stop
+                .get(range.start + info.next_stop as usize)
+                .copied();
+            let route_index = data.trips.route[info.trip as usize];
+            let route = &data.routes[route_index as usize];
+            vehicles.push(LiveVehicle {
+                vehicle_id: vehicle_id.clone(),
+                trip_id: data.trips.ids.id(info.trip).to_owned(),
+                route_id: data.route_ids.id(route_index).to_owned(),
+                route_short_name: if route.short_name.is_empty() {
+                    route.long_name.clone()
+                } else {
+                    route.short_name.clone()
+                },
+                route_color: route.color.as_ref().map(|c| format!("#{c}")),
+                service_date: info.date.to_string(),
+                lat: info.position.0,
+                lon: info.position.1,
+                bearing: info.bearing,
+                speed: info.speed,
+                delay_minutes: (info.delay_s / 6.0).round() / 10.0,
+                next_stop_id: next_stop.map(|s| data.stops.ids.id(s).to_owned()),
+                last_seen: info.last_seen,
+                halted_since: info.halted_since,
+            });
+            positions.push(PositionRecord {
+                vehicle_id: vehicle_id.clone(),
+                trip_id: data.trips.ids.id(info.trip).to_owned(),
+                route_id: data.route_ids.id(route_index).to_owned(),
+                start_date: Some(info.date),
+                latitude: info.position.0,
+                longitude: info.position.1,
+                bearing: info.bearing,
+                speed: info.speed,
+                timestamp: Some(info.last_seen),
+                current_stop_sequence: data
+                    .stop_times
+                    .sequence
+                    .get(range.start + info.next_stop as usize)
+                    .copied(),
+                stop_id: next_stop
+                    .map(|s| data.stops.ids.id(s).to_owned())
+                    .unwrap_or_default(),
+                current_status: Some(if info.halted_since.is_some() {
+                    cityos_realtime::gtfsrt::VehicleStopStatus::StoppedAt
+                } else {
+                    cityos_realtime::gtfsrt::VehicleStopStatus::InTransitTo
+                }),
+                ..PositionRecord::default()
+            });
+            runs.insert(
+                (info.trip, info.date),
+                LiveRun {
+                    vehicle_id,
+                    predictions: predictions.clone(),
+                },
+            );
+        }
+        let named: Vec<(RunInfo, &str)> = infos
+            .iter()
+            .map(|i| (*i, engine.vehicle_id(i.id).unwrap_or("")))
+            .collect();
+        let detections = incidents::detect(network, engine.index(), &named, now);
+        let snapshot = LiveSnapshot {
+            at: now,
+            network_id: served.id,
+            runs,
+            vehicles,
+            trip_updates: Bytes::from(engine.trip_updates(now).encode_to_vec()),
+            vehicle_positions: Bytes::from(
+                cityos_realtime::decode::positions_to_feed(&positions, now).encode_to_vec(),
+            ),
+            alerts,
+            roads: live
+                .speeds
+                .speeds(now as f64, hour_of(now as f64))
+                .collect(),
+        };
+        let rows = events
+            .iter()
+            .filter_map(|e| {
+                let range = data.trips.stop_time_range(e.trip);
+                let i = range.start + e.stop_index as usize;
+                Some(StopEventRow {
+                    service_date: e.date.to_string(),
+                    trip_id: data.trips.ids.id(e.trip).to_owned(),
+                    stop_sequence: i64::from(*data.stop_times.sequence.get(i)?),
+                    stop_id: data.stops.ids.id(e.stop).to_owned(),
+                    kind: match e.kind {
+                        EventKind::Arrival => "arrival",
+                        EventKind::Departure => "departure",
+                    }
+                    .to_owned(),
+                    at: e.time.round() as i64,
+                    observed: e.observed,
+                })
+            })
+            .collect();
+        drop(guard);
+        self.snapshot.send_replace(Arc::new(snapshot));
+        (rows, detections)
+    }
+}
+
+/// The ServiceAlerts feed of the incidents that are active and in force at `now`.
+async fn alerts_feed(state: &AppState, network: &Network, now: i64) -> Bytes {
+    let rows = match state.store.incidents(now).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!("cannot read incidents: {e}");
+            Vec::new()
+        }
+    };
+    let entity = rows
+        .into_iter()
+        .filter(|row| row.status == "active")
+        .filter_map(|row| {
+            let incident: Incident = serde_json::from_str(&row.body).ok()?;
+            incident.in_force(now).then(|| FeedEntity {
+                id: format!("incident-{}", row.id),
+                is_deleted: None,
+                trip_update: None,
+                vehicle: None,
+                alert: Some(incident.alert(network)),
+            })
+        })
+        .collect();
+    let mut feed = cityos_realtime::decode::positions_to_feed(&[], now);
+    feed.entity = entity;
+    Bytes::from(feed.encode_to_vec())
+}
+
+/// How often the snapshot is rebuilt.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the refresh remembers between rounds.
+#[derive(Default)]
+struct Proposals {
+    /// Proposed incidents by detection key: (incident id, last seen).
+    open: HashMap<String, (i64, i64)>,
+    /// The alerts feed and when it was built.
+    alerts: Option<(i64, Bytes)>,
+}
+
+/// Rebuilds the live snapshot every [`REFRESH_INTERVAL`] with [`refresh`].
+/// Runs until the task is aborted.
+pub async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        refresh(&state).await;
+    }
+}
+
+/// One round: rebuilds and publishes the live snapshot, stores the stop
+/// events detected, and records the incidents the engine proposes (once
+/// per condition; a proposal whose condition has gone before anyone
+/// confirmed it is dismissed).
+pub async fn refresh(state: &AppState) {
+    let Some(served) = state.network.get() else {
+        return;
+    };
+    let mut memory = state.live.proposals.lock().await;
+    let now = state.live.clock.now();
+    let stale = memory.alerts.as_ref().is_none_or(|(at, _)| now - at >= 5);
+    if stale || state.live.alerts_changed.swap(false, Ordering::Relaxed) {
+        memory.alerts = Some((now, alerts_feed(state, &served.network, now).await));
+    }
+    let feed = memory
+        .alerts
+        .as_ref()
+        .map(|(_, b)| b.clone())
+        .unwrap_or_default();
+    let live = state.live.clone();
+    let Ok((events, detections)) =
+        tokio::task::spawn_blocking(move || live.refresh(&served, feed)).await
+    else {
+        return;
+    };
+    if let Err(e) = state.store.append_stop_events(events).await {
+        tracing::warn!("cannot store stop events: {e}");
+    }
+    for detection in detections {
+        if let Some(entry) = memory.open.get_mut(&detection.key) {
+            entry.1 = now;
+            continue;
+        }
+        let body = serde_json::to_string(&detection.incident).unwrap_or_default();
+        match state
+            .store
+            .create_incident("proposed", detection.source, Some(&detection.key), &body)
+            .await
+        {
+            Ok(Some(row)) => {
+                tracing::info!(key = %detection.key, "incident proposed");
+                memory.open.insert(detection.key, (row.id, now));
+            }
+            // Already open (another replica, or before a restart).
+            Ok(None) => {
+                memory.open.insert(detection.key, (0, now));
+            }
+            Err(e) => tracing::warn!("cannot record an incident: {e}"),
+        }
+    }
+    // Conditions gone for two minutes: unconfirmed proposals are dismissed.
+    let gone: Vec<(String, i64)> = memory
+        .open
+        .iter()
+        .filter(|(_, (_, seen))| now - seen > 120)
+        .map(|(key, (id, _))| (key.clone(), *id))
+        .collect();
+    for (key, id) in gone {
+        memory.open.remove(&key);
+        if let Ok(Some(row)) = state.store.incident(id).await
+            && row.status == "proposed"
+        {
+            let _ = state
+                .store
+                .update_incident(id, "dismissed", &row.body)
+                .await;
         }
     }
 }

@@ -105,10 +105,25 @@ impl Harness {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        // A live stream never ends: its first event is what a client sees.
+        let body = if headers
+            .get("content-type")
+            .is_some_and(|v| v == "text/event-stream")
+        {
+            let mut stream = response.into_body().into_data_stream();
+            let first = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                futures_util::StreamExt::next(&mut stream),
+            )
             .await
-            .unwrap()
-            .to_vec();
+            .expect("a first event");
+            first.map(|chunk| chunk.unwrap().to_vec()).unwrap_or_default()
+        } else {
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec()
+        };
         Reply {
             status,
             headers,

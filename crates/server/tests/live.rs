@@ -1,11 +1,13 @@
-//! Live vehicles through the API: GTFS-realtime positions in, the
-//! TripUpdates feed out, decoded again as any GTFS-realtime client would.
+//! Live vehicles through the API: GTFS-realtime positions in; the
+//! TripUpdates, VehiclePositions and ServiceAlerts feeds, vehicles, stop
+//! boards, road speeds, incidents and history out, decoded again as any
+//! client would. The feeds are left for the Python client test.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cityos_accounts::Role;
+use cityos_realtime::gtfsrt::FeedMessage;
 use cityos_realtime::synth::{SynthOptions, drive};
-use cityos_realtime::{TripIndex, gtfsrt::FeedMessage};
 use cityos_server::{AppState, Served, UiConfig, app, import_feed};
 use cityos_store::{Store, testing};
 use prost::Message as _;
@@ -65,6 +67,7 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
     };
     let reply = router.clone().oneshot(post(body)).await.unwrap();
     assert_eq!(reply.status(), StatusCode::OK);
+    cityos_server::realtime::refresh(&state).await;
     let summary: serde_json::Value = serde_json::from_slice(
         &axum::body::to_bytes(reply.into_body(), usize::MAX)
             .await
@@ -145,6 +148,9 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
 
+    let out_dir = out.clone();
+    live_views(&router, &state, &key, &out_dir, now).await;
+
     // Garbage is a 400 in the one error shape, and nobody else may post positions.
     let reply = router
         .clone()
@@ -164,4 +170,285 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
         metrics.contains("cityos_positions_accepted_total"),
         "{metrics}"
     );
+}
+
+async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, axum::body::Bytes) {
+    let reply = router.clone().oneshot(request).await.unwrap();
+    let status = reply.status();
+    (
+        status,
+        axum::body::to_bytes(reply.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+}
+
+async fn get_json(router: &axum::Router, path: &str) -> serde_json::Value {
+    let (status, body) = send(router, Request::get(path).body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{path}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn json_request(method: &str, path: &str, key: &str, body: serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Everything read from the live snapshot, after one batch of positions.
+async fn live_views(
+    router: &axum::Router,
+    state: &AppState,
+    key: &str,
+    out: &std::path::Path,
+    now: i64,
+) {
+    // Vehicles, with where they go next.
+    let list = get_json(router, "/api/v1/vehicles").await;
+    let vehicles = list["vehicles"].as_array().unwrap();
+    assert!(!vehicles.is_empty(), "{list}");
+    for v in vehicles {
+        assert!(
+            v["lat"].is_f64() && v["lon"].is_f64() && v["route_short_name"].is_string(),
+            "{v}"
+        );
+    }
+    let first = &vehicles[0];
+    let one = get_json(
+        router,
+        &format!("/api/v1/vehicles/{}", first["vehicle_id"].as_str().unwrap()),
+    )
+    .await;
+    let next = one["next_stops"].as_array().unwrap();
+    assert!(!next.is_empty(), "{one}");
+    assert!(
+        next.windows(2)
+            .all(|w| w[0]["expected"].as_i64() <= w[1]["expected"].as_i64())
+    );
+    let (status, _) = send(
+        router,
+        Request::get("/api/v1/vehicles/no-such-bus")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The VehiclePositions feed has every vehicle the API lists.
+    let (status, bytes) = send(
+        router,
+        Request::get("/gtfs-rt/vehicle-positions")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let feed = FeedMessage::decode(bytes.as_ref()).unwrap();
+    let ids: Vec<&str> = feed
+        .entity
+        .iter()
+        .filter_map(|e| e.vehicle.as_ref()?.vehicle.as_ref()?.id.as_deref())
+        .collect();
+    assert_eq!(ids.len(), vehicles.len());
+    std::fs::write(out.join("vehicle-positions.pb"), &bytes).unwrap();
+    std::fs::write(
+        out.join("vehicle-positions.expected.json"),
+        serde_json::json!({"vehicle_ids": ids}).to_string(),
+    )
+    .unwrap();
+
+    // The stop board of a stop a vehicle is heading to shows its prediction.
+    let boards = vehicles
+        .iter()
+        .filter_map(|v| Some((v["next_stop_id"].as_str()?, v["vehicle_id"].as_str()?)));
+    let mut predicted = 0;
+    for (stop, vehicle) in boards.take(10) {
+        let board = get_json(router, &format!("/api/v1/stops/{stop}/departures?limit=50")).await;
+        assert!(board["realtime_at"].as_i64().unwrap() > 0);
+        let items = board["items"].as_array().unwrap();
+        if let Some(item) = items.iter().find(|i| i["vehicle_id"] == vehicle) {
+            assert_eq!(item["realtime"], true, "{item}");
+            assert!(item["expected_range"].is_array());
+            predicted += 1;
+        }
+        // In the order they are expected.
+        let expected: Vec<&str> = items
+            .iter()
+            .map(|i| i["expected"].as_str().unwrap())
+            .collect();
+        assert!(expected.windows(2).all(|w| w[0] <= w[1]), "{expected:?}");
+    }
+    assert!(predicted > 0, "no board showed the vehicle heading to it");
+
+    // Road speeds as GeoJSON with TOPIS's congestion levels.
+    let roads = get_json(router, "/api/v1/roads/speeds.geojson").await;
+    let features = roads["features"].as_array().unwrap();
+    assert!(
+        !features.is_empty(),
+        "vehicles drove between stops for ten minutes"
+    );
+    for f in features {
+        assert_eq!(f["geometry"]["type"], "LineString");
+        assert!(
+            ["smooth", "slow", "congested"]
+                .contains(&f["properties"]["congestion"].as_str().unwrap())
+        );
+    }
+    let (status, _) = send(
+        router,
+        Request::get("/api/v1/roads/speeds.geojson?hour=24")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // JSON positions: a malformed one is refused saying what is wrong.
+    let (status, body) = send(
+        router,
+        json_request(
+            "POST",
+            "/api/v1/vehicles/positions",
+            key,
+            serde_json::json!([{"vehicle_id": "x", "longitude": 127.0}]),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        String::from_utf8_lossy(&body).contains("latitude"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, body) = send(router, json_request("POST", "/api/v1/vehicles/positions", key, serde_json::json!({"vehicle_id": "x", "trip_id": "nope", "latitude": 37.56, "longitude": 126.97, "timestamp": now}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(summary["rejected"]["unknown_trip"], 1, "{summary}");
+
+    // Incidents: validated field by field, then in the ServiceAlerts feed.
+    let route = first["route_id"].as_str().unwrap();
+    let (status, body) = send(router, json_request("POST", "/api/v1/incidents", key, serde_json::json!({"header": "x", "cause": "accident", "effect": "detour", "routes": ["no-such-route"]}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["field"], "routes");
+    let incident = serde_json::json!({"header": "시청 앞 교통사고로 우회", "header_en": "Detour: accident at City Hall", "cause": "accident", "effect": "detour", "routes": [route]});
+    let (status, body) = send(
+        router,
+        json_request("POST", "/api/v1/incidents", key, incident),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(created["status"], "active");
+    let (status, _) = send(
+        router,
+        Request::post("/api/v1/incidents")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let public = get_json(router, "/api/v1/incidents").await;
+    assert_eq!(public.as_array().unwrap().len(), 1);
+    cityos_server::realtime::refresh(state).await;
+    let (status, bytes) = send(
+        router,
+        Request::get("/gtfs-rt/service-alerts")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let alerts = FeedMessage::decode(bytes.as_ref()).unwrap();
+    assert_eq!(alerts.entity.len(), 1);
+    let alert = alerts.entity[0].alert.as_ref().unwrap();
+    assert_eq!(alert.informed_entity[0].route_id.as_deref(), Some(route));
+    std::fs::write(out.join("service-alerts.pb"), &bytes).unwrap();
+    std::fs::write(
+        out.join("service-alerts.expected.json"),
+        serde_json::json!({"route_id": route, "header_ko": "시청 앞 교통사고로 우회", "header_en": "Detour: accident at City Hall"}).to_string(),
+    )
+    .unwrap();
+    let json = get_json(router, "/gtfs-rt/service-alerts?format=json").await;
+    assert_eq!(json["entity"][0]["alert"]["effect"], "DETOUR", "{json}");
+    // Resolved, it leaves the feed.
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = send(
+        router,
+        json_request(
+            "PATCH",
+            &format!("/api/v1/incidents/{id}"),
+            key,
+            serde_json::json!({"status": "over"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send(
+        router,
+        json_request(
+            "PATCH",
+            &format!("/api/v1/incidents/{id}"),
+            key,
+            serde_json::json!({"status": "resolved"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    cityos_server::realtime::refresh(state).await;
+    let json = get_json(router, "/gtfs-rt/service-alerts?format=json").await;
+    assert!(
+        json.get("entity")
+            .is_none_or(|e| e.as_array().unwrap().is_empty()),
+        "{json}"
+    );
+
+    // Arrivals detected are history, by trip and service date.
+    let mut with_history = 0;
+    for v in vehicles {
+        let path = format!(
+            "/api/v1/trips/{}/history?date={}",
+            v["trip_id"].as_str().unwrap(),
+            v["service_date"].as_str().unwrap()
+        );
+        let history = get_json(router, &path).await;
+        if !history["events"].as_array().unwrap().is_empty() {
+            with_history += 1;
+        }
+    }
+    assert!(with_history > 0);
+
+    // The map's live stream starts with every vehicle.
+    let reply = router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/vehicles/stream")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["content-type"], "text/event-stream");
+    let mut stream = reply.into_body().into_data_stream();
+    let chunk = futures_util::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(text.starts_with("event: vehicles"), "{text}");
+    assert!(text.contains(first["vehicle_id"].as_str().unwrap()));
 }

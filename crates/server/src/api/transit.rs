@@ -588,7 +588,7 @@ pub async fn stop(
 }
 
 /// When to list departures.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DepartureQuery {
     /// Service date `YYYY-MM-DD` in the network's time zone (default: today there).
@@ -601,7 +601,8 @@ pub struct DepartureQuery {
     limit: Option<usize>,
 }
 
-/// A scheduled departure.
+/// A departure on a stop board: scheduled, and predicted when a vehicle
+/// on the trip reports its position.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DepartureDto {
     trip_id: String,
@@ -617,14 +618,23 @@ pub struct DepartureDto {
     platform_code: Option<String>,
     /// GTFS time on its service day; may exceed 24:00:00.
     departure_time: String,
-    /// The same instant, RFC 3339 with the network's offset.
+    /// The scheduled instant, RFC 3339 with the network's offset.
     departure: String,
     /// Service day, `YYYY-MM-DD`.
     service_date: String,
-    /// Whole minutes from the requested time.
+    /// Whole minutes from the requested time to when it is expected.
     minutes_away: i64,
-    /// Always `false` until real-time predictions exist for the trip.
+    /// Whether `expected` is a real-time prediction (a vehicle on this trip
+    /// is reporting) rather than the timetable.
     realtime: bool,
+    /// When it is expected, RFC 3339: the prediction, or the schedule.
+    expected: String,
+    /// Predicted minus scheduled, seconds (late is positive); 0 without a prediction.
+    delay_s: i64,
+    /// Earliest and latest likely arrival (10th and 90th percentiles), RFC 3339.
+    expected_range: Option<[String; 2]>,
+    /// The vehicle serving the trip, when it reports.
+    vehicle_id: Option<String>,
 }
 
 /// The departure board of a stop.
@@ -637,6 +647,8 @@ pub struct DepartureBoard {
     /// `HH:MM:SS` of the window's start.
     time: String,
     timezone: String,
+    /// When the real-time data behind it was current, POSIX seconds (0: none).
+    realtime_at: i64,
     items: Vec<DepartureDto>,
 }
 
@@ -645,14 +657,139 @@ fn parse_date_param(text: &str) -> Result<Date, ApiError> {
         .map_err(|_| ApiError::invalid("date", format!("'{text}' is not a date like 2026-03-02")))
 }
 
-/// Scheduled departures from a stop (for a station, from all its platforms).
-#[utoipa::path(get, path = "/api/v1/stops/{stop_id}/departures", tag = "transit", params(("stop_id" = String, Path), DepartureQuery),
+/// How far back the board looks for late vehicles still to come.
+const LATE_LOOKBACK_MINUTES: i64 = 45;
+
+/// The departures from `stop` (and its platforms) expected in `[from, until]`,
+/// at most `limit`, each predicted when its vehicle reports, in the order
+/// they are expected. A trip whose vehicle has passed the stop is gone from
+/// the board; one running late appears however late it is.
+pub fn departure_board(
+    served: &Served,
+    live: &crate::realtime::LiveSnapshot,
+    stop: u32,
+    from: Timestamp,
+    until: Timestamp,
+    limit: usize,
+) -> DepartureBoard {
+    let network = &served.network;
+    let d = network.data();
+    let tz = network.timezone().clone();
+    let rfc3339 = |t: Timestamp| {
+        t.to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    };
+    let at = |secs: f64| Timestamp::from_second(secs.round() as i64).unwrap_or(from);
+    let realtime = live.network_id == served.id && !live.runs.is_empty();
+    let lookback = if realtime {
+        jiff::SignedDuration::from_mins(LATE_LOOKBACK_MINUTES)
+    } else {
+        jiff::SignedDuration::ZERO
+    };
+    let earliest = from.checked_sub(lookback).unwrap_or(from);
+    let mut items: Vec<(Timestamp, DepartureDto)> = network
+        .departures(stop, earliest, until, usize::MAX)
+        .into_iter()
+        .filter_map(|dep| {
+            let trip = dep.trip as usize;
+            let index = dep.stop_time - d.trips.stop_time_range(dep.trip).start as u32;
+            let run = realtime
+                .then(|| live.runs.get(&(dep.trip, dep.service_date)))
+                .flatten();
+            let prediction = run.and_then(|r| r.at_stop(index));
+            if run.is_some_and(|r| r.passed(index)) {
+                return None;
+            }
+            let expected = prediction.map_or(dep.at, |p| at(p.arrival));
+            // Without a prediction only the timetable counts, and it says the window.
+            if expected < from || (prediction.is_none() && dep.at < from) {
+                return None;
+            }
+            let route_index = d.trips.route[trip];
+            let route = &d.routes[route_index as usize];
+            let platform = d.stop_times.stop[dep.stop_time as usize];
+            let stop_headsign = d
+                .stop_times
+                .headsigns
+                .binary_search_by_key(&dep.stop_time, |h| h.0)
+                .ok()
+                .map(|i| d.stop_times.headsigns[i].1);
+            Some((
+                expected,
+                DepartureDto {
+                    trip_id: d.trips.ids.id(dep.trip).to_owned(),
+                    route_id: d.route_ids.id(route_index).to_owned(),
+                    route_short_name: if route.short_name.is_empty() {
+                        route.long_name.clone()
+                    } else {
+                        route.short_name.clone()
+                    },
+                    route_kind: route.kind().as_str().to_owned(),
+                    route_color: route.color.as_ref().map(|c| format!("#{c}")),
+                    headsign: d
+                        .string(stop_headsign.unwrap_or(d.trips.headsign[trip]))
+                        .map(str::to_owned),
+                    stop_id: d.stops.ids.id(platform).to_owned(),
+                    platform_code: Some(d.stops.platform_codes[platform as usize].clone())
+                        .filter(|p| !p.is_empty()),
+                    departure_time: format_time(dep.time),
+                    departure: rfc3339(dep.at),
+                    service_date: dep.service_date.to_string(),
+                    minutes_away: expected.duration_since(from).as_secs().div_euclid(60),
+                    realtime: prediction.is_some(),
+                    expected: rfc3339(expected),
+                    delay_s: prediction.map_or(0, |p| (p.arrival - p.scheduled).round() as i64),
+                    expected_range: prediction.map(|p| [rfc3339(at(p.p10)), rfc3339(at(p.p90))]),
+                    vehicle_id: run.map(|r| r.vehicle_id.clone()),
+                },
+            ))
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.trip_id.cmp(&b.1.trip_id)));
+    items.truncate(limit);
+    let start = from.to_zoned(tz.clone());
+    DepartureBoard {
+        stop_id: d.stops.ids.id(stop).to_owned(),
+        stop_name: d.stops.names[stop as usize].clone(),
+        date: start.date().to_string(),
+        time: start.strftime("%H:%M:%S").to_string(),
+        timezone: tz.iana_name().unwrap_or("UTC").to_owned(),
+        realtime_at: if realtime { live.at } else { 0 },
+        items: items.into_iter().map(|(_, item)| item).collect(),
+    }
+}
+
+/// The stop board: departures from a stop (and, for a station, its
+/// platforms) in a time window, predicted in real time where vehicles
+/// report (`realtime: true`), scheduled otherwise, in the order they are expected.
+#[utoipa::path(get, path = "/api/v1/stops/{stop_id}/departures", tag = "transit",
+    params(("stop_id" = String, Path, description = "GTFS stop_id"), DepartureQuery),
     responses((status = 200, body = DepartureBoard), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn departures(
     State(state): State<AppState>,
     Path(stop_id): Path<String>,
     ApiQuery(q): ApiQuery<DepartureQuery>,
 ) -> Result<Json<DepartureBoard>, ApiError> {
+    let served = served(&state)?;
+    let (s, from, until, limit) = board_window(&state, &served, &stop_id, &q)?;
+    Ok(Json(departure_board(
+        &served,
+        &state.live.snapshot(),
+        s,
+        from,
+        until,
+        limit,
+    )))
+}
+
+/// The stop, window and limit a departures request asks for.
+pub fn board_window(
+    state: &AppState,
+    served: &Served,
+    stop_id: &str,
+    q: &DepartureQuery,
+) -> Result<(u32, Timestamp, Timestamp, usize), ApiError> {
     let window = q.window_minutes.unwrap_or(120);
     if !(1..=1440).contains(&window) {
         return Err(ApiError::invalid(
@@ -661,16 +798,16 @@ pub async fn departures(
         ));
     }
     let limit = check_limit(q.limit, 20)?;
-    let served = served(&state)?;
     let network = &served.network;
-    let s = find_stop(network, &stop_id)?;
+    let s = find_stop(network, stop_id)?;
     let tz = network.timezone().clone();
+    let now = Timestamp::from_second(state.live.clock.now()).unwrap_or_else(|_| Timestamp::now());
     let from: Timestamp = match (q.date.as_deref(), q.time.as_deref()) {
-        (None, None) => Timestamp::now(),
+        (None, None) => now,
         (date, time) => {
             let date = match date {
                 Some(d) => parse_date_param(d)?,
-                None => Timestamp::now().to_zoned(tz.clone()).date(),
+                None => now.to_zoned(tz.clone()).date(),
             };
             let secs = match time {
                 Some(t) => parse_time(t.as_bytes())
@@ -692,58 +829,7 @@ pub async fn departures(
     let until = from
         .checked_add(jiff::SignedDuration::from_mins(i64::from(window)))
         .map_err(|_| ApiError::invalid("date", "the date is out of range"))?;
-    let d = network.data();
-    let items = network
-        .departures(s, from, until, limit)
-        .into_iter()
-        .map(|dep| {
-            let trip = dep.trip as usize;
-            let route_index = d.trips.route[trip];
-            let route = &d.routes[route_index as usize];
-            let platform = d.stop_times.stop[dep.stop_time as usize];
-            let stop_headsign = d
-                .stop_times
-                .headsigns
-                .binary_search_by_key(&dep.stop_time, |h| h.0)
-                .ok()
-                .map(|i| d.stop_times.headsigns[i].1);
-            DepartureDto {
-                trip_id: d.trips.ids.id(dep.trip).to_owned(),
-                route_id: d.route_ids.id(route_index).to_owned(),
-                route_short_name: if route.short_name.is_empty() {
-                    route.long_name.clone()
-                } else {
-                    route.short_name.clone()
-                },
-                route_kind: route.kind().as_str().to_owned(),
-                route_color: route.color.as_ref().map(|c| format!("#{c}")),
-                headsign: d
-                    .string(stop_headsign.unwrap_or(d.trips.headsign[trip]))
-                    .map(str::to_owned),
-                stop_id: d.stops.ids.id(platform).to_owned(),
-                platform_code: Some(d.stops.platform_codes[platform as usize].clone())
-                    .filter(|p| !p.is_empty()),
-                departure_time: format_time(dep.time),
-                departure: dep
-                    .at
-                    .to_zoned(tz.clone())
-                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                    .to_string(),
-                service_date: dep.service_date.to_string(),
-                minutes_away: dep.at.duration_since(from).as_secs().div_euclid(60),
-                realtime: false,
-            }
-        })
-        .collect();
-    let start = from.to_zoned(tz.clone());
-    Ok(Json(DepartureBoard {
-        stop_id: stop_id.clone(),
-        stop_name: d.stops.names[s as usize].clone(),
-        date: start.date().to_string(),
-        time: start.strftime("%H:%M:%S").to_string(),
-        timezone: tz.iana_name().unwrap_or("UTC").to_owned(),
-        items,
-    }))
+    Ok((s, from, until, limit))
 }
 
 /// A stop time of a trip.

@@ -1,0 +1,198 @@
+//! Vehicles reporting over MQTT, as real buses do: through the embedded
+//! broker (each with its own API key) and through an external Mosquitto,
+//! in JSON and in GTFS-realtime protobuf. Their positions reach the live
+//! vehicles API; a vehicle cannot report for another.
+//!
+//! The Mosquitto half prints `skipped: …` without Debian's `mosquitto`
+//! package, unless `CITYOS_REQUIRE_MOSQUITTO=1` (as CI sets).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cityos_accounts::Role;
+use cityos_mqtt::mosquitto::Mosquitto;
+use cityos_mqtt::{DeviceClient, DeviceRole};
+use cityos_realtime::PositionRecord;
+use cityos_realtime::synth::{SynthOptions, drive};
+use cityos_server::mqtt::{MqttSource, start};
+use cityos_server::{AppState, Served, UiConfig, import_feed};
+use cityos_store::{Store, testing};
+use prost::Message as _;
+
+/// A served generated city, and positions of three of its buses over the last five minutes.
+async fn city(dir: &std::path::Path) -> (AppState, Vec<Vec<PositionRecord>>) {
+    let feed = dir.join("city");
+    cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
+    let store = Store::open(&testing::sqlite_path(dir)).await.unwrap();
+    let state = AppState::new(store.clone(), UiConfig::default());
+    let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
+    let network = Arc::new(imported.network);
+    state.network.set(
+        Served {
+            id: imported.record.id,
+            network: network.clone(),
+        },
+        &state.metrics,
+    );
+    let now = jiff::Timestamp::now().as_second();
+    let positions = drive(
+        &network,
+        &SynthOptions {
+            date: jiff::Timestamp::now()
+                .to_zoned(network.timezone().clone())
+                .date(),
+            window: now - 300..now,
+            every_s: 30,
+            gps_error_m: 3.0,
+            seed: 5,
+        },
+    );
+    let mut by_vehicle: std::collections::BTreeMap<String, Vec<PositionRecord>> =
+        Default::default();
+    for p in positions {
+        by_vehicle.entry(p.vehicle_id.clone()).or_default().push(p);
+    }
+    let three: Vec<Vec<PositionRecord>> = by_vehicle
+        .into_values()
+        .filter(|p| p.len() >= 5)
+        .take(3)
+        .collect();
+    assert_eq!(three.len(), 3, "the generated city runs buses at this hour");
+    (state, three)
+}
+
+/// Each vehicle publishes its positions (the first in JSON without its id,
+/// the others as GTFS-realtime), one forges another's id; then the live
+/// API must list exactly the three.
+async fn publish_all(
+    state: &AppState,
+    port: u16,
+    password: impl Fn(&str) -> String,
+    three: &[Vec<PositionRecord>],
+) {
+    for (k, positions) in three.iter().enumerate() {
+        let id = &positions[0].vehicle_id;
+        let device =
+            DeviceClient::connect("127.0.0.1", port, DeviceRole::Vehicle, id, &password(id))
+                .await
+                .unwrap();
+        for p in positions {
+            let payload = if k == 0 {
+                serde_json::json!({
+                    "trip_id": p.trip_id, "start_date": p.start_date.unwrap().to_string(),
+                    "latitude": p.latitude, "longitude": p.longitude, "timestamp": p.timestamp,
+                })
+                .to_string()
+                .into_bytes()
+            } else {
+                cityos_realtime::decode::positions_to_feed(
+                    std::slice::from_ref(p),
+                    p.timestamp.unwrap(),
+                )
+                .encode_to_vec()
+            };
+            device.publish(payload).await.unwrap();
+        }
+        if k == 0 {
+            // Claiming to be another vehicle: refused, whatever the encoding.
+            let forged = serde_json::json!({"vehicle_id": three[1][0].vehicle_id, "trip_id": "x", "latitude": 37.5, "longitude": 127.0});
+            device
+                .publish(forged.to_string().into_bytes())
+                .await
+                .unwrap();
+        }
+        device.close().await.unwrap();
+    }
+    // Every position is in (or refused) once the ingest has seen them all.
+    let expected: u64 = three.iter().map(|p| p.len() as u64).sum();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while state.metrics.positions_accepted.get() < expected
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state.metrics.positions_accepted.get(), expected);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while state.metrics.mqtt_malformed.get() < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        state.metrics.mqtt_malformed.get(),
+        1,
+        "the forged position is refused"
+    );
+    cityos_server::realtime::refresh(state).await;
+    let mut listed: Vec<String> = state
+        .live
+        .snapshot()
+        .vehicles
+        .iter()
+        .map(|v| v.vehicle_id.clone())
+        .collect();
+    listed.sort();
+    let mut ids: Vec<String> = three.iter().map(|p| p[0].vehicle_id.clone()).collect();
+    ids.sort();
+    assert_eq!(listed, ids);
+}
+
+#[tokio::test]
+async fn vehicles_report_through_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, three) = city(dir.path()).await;
+    let mut keys = std::collections::HashMap::new();
+    for positions in &three {
+        let id = positions[0].vehicle_id.clone();
+        let (_, key) = state
+            .accounts
+            .create_api_key(&format!("vehicle:{id}"), Role::TransitOperator, None)
+            .await
+            .unwrap();
+        keys.insert(id, key);
+    }
+    let mqtt = start(&state, MqttSource::Embedded("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let port = mqtt.broker_addr().unwrap().port();
+    // A wrong key is refused at connection.
+    let refused = DeviceClient::connect(
+        "127.0.0.1",
+        port,
+        DeviceRole::Vehicle,
+        &three[0][0].vehicle_id,
+        "cos_k_wrong",
+    )
+    .await;
+    assert!(refused.is_err());
+    publish_all(&state, port, |id| keys[id].clone(), &three).await;
+}
+
+#[tokio::test]
+async fn vehicles_report_through_mosquitto() {
+    if !Mosquitto::installed() {
+        if std::env::var("CITYOS_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1") {
+            panic!(
+                "Mosquitto is required (CITYOS_REQUIRE_MOSQUITTO=1) but /usr/sbin/mosquitto is absent"
+            );
+        }
+        eprintln!("skipped: the Mosquitto test needs Debian's mosquitto package");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (state, three) = city(dir.path()).await;
+    let mut users: Vec<(&str, &str)> = vec![("cityos", "ingest-secret")];
+    users.extend(
+        three
+            .iter()
+            .map(|p| (p[0].vehicle_id.as_str(), "device-secret")),
+    );
+    let broker = Mosquitto::start(&users, 100_000).unwrap();
+    let url = format!("mqtt://cityos:ingest-secret@127.0.0.1:{}", broker.port());
+    let _mqtt = start(&state, MqttSource::External(url)).await.unwrap();
+    publish_all(
+        &state,
+        broker.port(),
+        |_| "device-secret".to_owned(),
+        &three,
+    )
+    .await;
+}
