@@ -135,3 +135,134 @@ fn mode_named(name: &str) -> Mode {
         _ => Mode::Trunk,
     }
 }
+
+/// Seconds between two positions of one simulated vehicle.
+const REPORT_EVERY_S: i64 = 10;
+
+/// Runs the simulated fleet of today (and of each following day) forever:
+/// every vehicle on a trip publishes its position every
+/// [`REPORT_EVERY_S`] seconds to the broker at `broker`, as a GTFS-realtime
+/// `FeedMessage`, logged in with its own API key exactly as a real bus's
+/// on-board unit would. Keys are kept in `keys_file` so restarts reuse them.
+pub async fn run_vehicles(
+    accounts: cityos_accounts::Accounts,
+    broker: std::net::SocketAddr,
+    network: Arc<Network>,
+    seed: u64,
+    keys_file: std::path::PathBuf,
+) {
+    use cityos_mqtt::{DeviceClient, DeviceRole};
+    use cityos_sim::vehicles::{Fleet, FleetOptions};
+    use prost::Message as _;
+
+    let mut keys: HashMap<String, String> = std::fs::read_to_string(&keys_file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let mut online: HashMap<u32, (DeviceClient, i64)> = HashMap::new();
+    let mut fixes = Vec::new();
+    let tz = network.timezone().clone();
+    loop {
+        let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+        let fleet = {
+            let network = network.clone();
+            let options = FleetOptions {
+                seed,
+                ..FleetOptions::new(today)
+            };
+            match tokio::task::spawn_blocking(move || Fleet::plan(&network, &options)).await {
+                Ok(fleet) => fleet,
+                Err(e) => {
+                    tracing::warn!("vehicle simulation failed: {e}");
+                    return;
+                }
+            }
+        };
+        tracing::info!(vehicles = fleet.vehicle_count(), trips = fleet.trip_count(), %today, "simulated fleet planned");
+        // Keys for every vehicle of the day, made once and kept.
+        let mut new_keys = false;
+        for v in 0..fleet.vehicle_count() as u32 {
+            let id = fleet.vehicle_id(v);
+            if keys.contains_key(id) {
+                continue;
+            }
+            match accounts
+                .create_api_key(
+                    &format!("vehicle:{id}"),
+                    cityos_accounts::Role::TransitOperator,
+                    None,
+                )
+                .await
+            {
+                Ok((_, key)) => {
+                    keys.insert(id.to_owned(), key);
+                    new_keys = true;
+                }
+                Err(e) => tracing::warn!(vehicle = id, "cannot issue a key: {e}"),
+            }
+        }
+        if new_keys && let Ok(text) = serde_json::to_string(&keys) {
+            let _ = std::fs::write(&keys_file, text);
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while jiff::Timestamp::now().to_zoned(tz.clone()).date() == today {
+            tick.tick().await;
+            let now = jiff::Timestamp::now().as_second();
+            fleet.fixes_at(now, &mut fixes);
+            for fix in &fixes {
+                // Each vehicle reports at its own second, as real fleets spread out.
+                if (now + i64::from(fix.vehicle)) % REPORT_EVERY_S != 0 {
+                    continue;
+                }
+                let id = fleet.vehicle_id(fix.vehicle);
+                if !online.contains_key(&fix.vehicle) {
+                    let Some(key) = keys.get(id) else { continue };
+                    let host = broker.ip().to_string();
+                    match DeviceClient::connect(&host, broker.port(), DeviceRole::Vehicle, id, key)
+                        .await
+                    {
+                        Ok(client) => {
+                            online.insert(fix.vehicle, (client, now));
+                        }
+                        Err(e) => {
+                            tracing::debug!(vehicle = id, "cannot connect: {e}");
+                            continue;
+                        }
+                    }
+                }
+                let Some((client, seen)) = online.get_mut(&fix.vehicle) else {
+                    continue;
+                };
+                *seen = now;
+                let position = cityos_realtime::PositionRecord {
+                    vehicle_id: id.to_owned(),
+                    trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
+                    start_date: Some(today),
+                    latitude: fix.lat,
+                    longitude: fix.lon,
+                    bearing: Some(fix.bearing),
+                    speed: Some(fix.speed),
+                    timestamp: Some(fix.time),
+                    ..Default::default()
+                };
+                let payload =
+                    cityos_realtime::decode::positions_to_feed(&[position], now).encode_to_vec();
+                if let Err(e) = client.publish(payload).await {
+                    tracing::debug!(vehicle = id, "cannot publish: {e}");
+                }
+            }
+            // Vehicles off duty for ten minutes hang up.
+            let idle: Vec<u32> = online
+                .iter()
+                .filter(|(_, (_, seen))| now - seen > 600)
+                .map(|(v, _)| *v)
+                .collect();
+            for v in idle {
+                if let Some((client, _)) = online.remove(&v) {
+                    let _ = client.close().await;
+                }
+            }
+        }
+    }
+}

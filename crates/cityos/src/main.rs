@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { serve } => {
             let settings = Settings::resolve(&cli.store, Some(&serve))?;
             let store = open_store(&settings).await?;
-            serve_http(store, &settings, None, |_| {}).await
+            serve_http(store, &settings, None, |_, _| {}).await
         }
         Command::Import(ImportCommand::Gtfs { path }) => {
             let settings = Settings::resolve(&cli.store, None)?;
@@ -436,7 +436,7 @@ async fn serve_http(
     store: Store,
     settings: &Settings,
     served: Option<Served>,
-    on_ready: impl FnOnce(&AppState),
+    on_ready: impl FnOnce(&AppState, Option<std::net::SocketAddr>),
 ) -> anyhow::Result<()> {
     let mut state = AppState::new(
         store.clone(),
@@ -480,7 +480,7 @@ async fn serve_http(
             "MQTT broker for devices on {addr} (username = device id, password = its API key)"
         );
     }
-    on_ready(&state);
+    on_ready(&state, mqtt.as_ref().and_then(|m| m.broker_addr()));
     eprintln!("cityos is serving http://{address}/ (API docs: http://{address}/docs)");
     cityos_server::serve(listener, state, shutdown_signal()).await?;
     drop(mqtt);
@@ -546,9 +546,24 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
         network: network.clone(),
     };
     let seed = city.seed;
-    serve_http(store, settings, Some(served), move |state| {
+    let keys_file = settings.data_dir.join("vehicle-keys.json");
+    serve_http(store, settings, Some(served), move |state, broker| {
         if let Some(desk) = state.cards.clone() {
-            tokio::spawn(demo::run_riders(desk, network, seed));
+            tokio::spawn(demo::run_riders(desk, network.clone(), seed));
+        }
+        match broker {
+            Some(broker) => {
+                tokio::spawn(demo::run_vehicles(
+                    state.accounts.clone(),
+                    broker,
+                    network,
+                    seed,
+                    keys_file,
+                ));
+            }
+            None => tracing::warn!(
+                "simulated vehicles publish to the embedded MQTT broker, which is off"
+            ),
         }
     })
     .await

@@ -117,7 +117,9 @@ impl Harness {
             )
             .await
             .expect("a first event");
-            first.map(|chunk| chunk.unwrap().to_vec()).unwrap_or_default()
+            first
+                .map(|chunk| chunk.unwrap().to_vec())
+                .unwrap_or_default()
         } else {
             axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await
