@@ -216,14 +216,14 @@ pub async fn run_vehicles(
                     continue;
                 }
                 let id = fleet.vehicle_id(fix.vehicle);
-                if !online.contains_key(&fix.vehicle) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = online.entry(fix.vehicle) {
                     let Some(key) = keys.get(id) else { continue };
                     let host = broker.ip().to_string();
                     match DeviceClient::connect(&host, broker.port(), DeviceRole::Vehicle, id, key)
                         .await
                     {
                         Ok(client) => {
-                            online.insert(fix.vehicle, (client, now));
+                            slot.insert((client, now));
                         }
                         Err(e) => {
                             tracing::debug!(vehicle = id, "cannot connect: {e}");
