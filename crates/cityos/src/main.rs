@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod demo;
+mod replay;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -54,6 +55,14 @@ enum Command {
         /// Do not try to open a web browser.
         #[arg(long)]
         no_open: bool,
+    },
+    /// Push recorded vehicle positions through the real-time engine on a
+    /// replayed clock, serving the API and feeds as it goes.
+    Replay {
+        #[command(flatten)]
+        replay: replay::ReplayArgs,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Manage user accounts.
     #[command(subcommand)]
@@ -178,7 +187,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { serve } => {
             let settings = Settings::resolve(&cli.store, Some(&serve))?;
             let store = open_store(&settings).await?;
-            serve_http(store, &settings, None, |_, _| {}).await
+            serve_http(store, &settings, None, |_, _| {}, shutdown_signal()).await
+        }
+        Command::Replay { replay, serve } => {
+            let settings = Settings::resolve(&cli.store, Some(&serve))?;
+            replay_command(&settings, replay).await
         }
         Command::Import(ImportCommand::Gtfs { path }) => {
             let settings = Settings::resolve(&cli.store, None)?;
@@ -437,6 +450,7 @@ async fn serve_http(
     settings: &Settings,
     served: Option<Served>,
     on_ready: impl FnOnce(&AppState, Option<std::net::SocketAddr>),
+    until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut state = AppState::new(
         store.clone(),
@@ -482,7 +496,7 @@ async fn serve_http(
     }
     on_ready(&state, mqtt.as_ref().and_then(|m| m.broker_addr()));
     eprintln!("cityos is serving http://{address}/ (API docs: http://{address}/docs)");
-    cityos_server::serve(listener, state, shutdown_signal()).await?;
+    cityos_server::serve(listener, state, until).await?;
     drop(mqtt);
     eprintln!("cityos stopped");
     Ok(())
@@ -547,7 +561,7 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
     };
     let seed = city.seed;
     let keys_file = settings.data_dir.join("vehicle-keys.json");
-    serve_http(store, settings, Some(served), move |state, broker| {
+    let on_ready = move |state: &AppState, broker: Option<std::net::SocketAddr>| {
         if let Some(desk) = state.cards.clone() {
             tokio::spawn(demo::run_riders(desk, network.clone(), seed));
         }
@@ -565,8 +579,63 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
                 "simulated vehicles publish to the embedded MQTT broker, which is off"
             ),
         }
-    })
-    .await
+    };
+    serve_http(store, settings, Some(served), on_ready, shutdown_signal()).await
+}
+
+async fn replay_command(settings: &Settings, args: replay::ReplayArgs) -> anyhow::Result<()> {
+    if !(args.speed.is_finite() && args.speed >= 0.0) {
+        bail!(
+            "--speed must be 0 (as fast as possible) or a positive number of replayed seconds per second"
+        );
+    }
+    // Bad positions fail before anything is imported.
+    let path = args.positions.clone();
+    let (positions, skipped) =
+        tokio::task::spawn_blocking(move || replay::read_positions(&path)).await??;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let store = open_store(settings).await?;
+    let imported = import(&store, &args.gtfs).await?;
+    let served = Served {
+        id: imported.record.id,
+        network: std::sync::Arc::new(imported.network),
+    };
+    let outcome = std::sync::Arc::new(std::sync::OnceLock::new());
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let recorded = outcome.clone();
+    let (speed, snapshots) = (args.speed, args.snapshots.clone());
+    let on_ready = move |state: &AppState, _| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Some(served) = state.network.get() else {
+                return;
+            };
+            let result = replay::drive(state, served, positions, speed, snapshots).await;
+            match &result {
+                Ok(summary) => replay::report(summary, skipped),
+                Err(e) => eprintln!("error: the replay stopped: {e:#}"),
+            }
+            let _ = recorded.set(result.is_ok());
+            let _ = done_tx.send(());
+        });
+    };
+    let linger = args.linger;
+    let until = async move {
+        if linger {
+            shutdown_signal().await;
+        } else {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = done_rx => {}
+            }
+        }
+    };
+    serve_http(store, settings, Some(served), on_ready, until).await?;
+    match outcome.get() {
+        Some(true) | None => Ok(()),
+        Some(false) => bail!("the replay failed"),
+    }
 }
 
 fn rand_seed() -> u64 {

@@ -333,6 +333,10 @@ impl LiveTransit {
         } else {
             None
         };
+        // A feed that breaks halfway is refused whole, before anything is taken in.
+        if records.is_none() {
+            for_each_position(bytes, |_| {})?;
+        }
         if let Some(device) = device {
             let foreign = |id: &str| !id.is_empty() && id != device;
             match &records {
@@ -354,6 +358,41 @@ impl LiveTransit {
                 }
             }
         }
+        match &records {
+            Some(records) => Ok(self.ingest_with(served, metrics, device, |take| {
+                records.iter().for_each(|r| take(r.view()));
+                Ok(())
+            })?),
+            None => self.ingest_with(served, metrics, device, |take| {
+                for_each_position(bytes, take)?;
+                Ok(())
+            }),
+        }
+    }
+
+    /// Takes in positions already decoded (a replay reads them from files).
+    pub fn ingest_records(
+        &self,
+        served: &Served,
+        records: &[PositionRecord],
+        metrics: &Metrics,
+    ) -> IngestSummary {
+        self.ingest_with(served, metrics, None, |take| {
+            records.iter().for_each(|r| take(r.view()));
+            Ok(())
+        })
+        .unwrap_or_default()
+    }
+
+    /// Runs `feed`, which hands each position to the engine, judged against
+    /// the clock's now; positions from `device` take its id.
+    fn ingest_with(
+        &self,
+        served: &Served,
+        metrics: &Metrics,
+        device: Option<&str>,
+        feed: impl FnOnce(&mut dyn FnMut(PositionView<'_>)) -> Result<(), IngestError>,
+    ) -> Result<IngestSummary, IngestError> {
         let now = self.clock.now();
         let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         if guard.as_ref().is_none_or(|e| e.network_id != served.id) {
@@ -387,16 +426,11 @@ impl LiveTransit {
                 }
             }
         };
-        match &records {
-            Some(records) => records.iter().for_each(|r| take(r.view())),
-            None => {
-                for_each_position(bytes, take)?;
-            }
-        }
+        let result = feed(&mut take);
         metrics.positions_accepted.inc_by(summary.accepted);
         let LiveEngine { engine, events, .. } = live;
         events.extend(engine.drain_events());
-        Ok(summary)
+        result.map(|()| summary)
     }
 
     /// Rebuilds the snapshot as of the clock's now, publishes it, and
