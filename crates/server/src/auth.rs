@@ -26,6 +26,8 @@ pub const ENDPOINTS: &[(Method, &str, Access)] = &[
     (Method::GET, "/", Access::Public),
     (Method::GET, "/app.js", Access::Public),
     (Method::GET, "/app.css", Access::Public),
+    (Method::GET, "/board", Access::Public),
+    (Method::GET, "/board.js", Access::Public),
     (Method::GET, "/health", Access::Public),
     (Method::GET, "/metrics", Access::Public),
     (Method::GET, "/api/v1/ui-config", Access::Public),

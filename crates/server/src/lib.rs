@@ -108,6 +108,8 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(web::index))
         .route("/app.js", get(web::script))
         .route("/app.css", get(web::style))
+        .route("/board", get(web::board))
+        .route("/board.js", get(web::board_script))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/api/v1/ui-config", get(system::ui_config))

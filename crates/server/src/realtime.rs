@@ -220,6 +220,35 @@ pub struct LiveSnapshot {
     pub alerts: Bytes,
     /// Road speeds, with the local hour the typical speeds are for.
     pub roads: Vec<RoadSpeed>,
+    /// Stop boards rendered from this snapshot, by (stop, query), so a
+    /// display polling a busy stop costs a lookup; gone with the snapshot.
+    pub boards: Mutex<HashMap<(u32, String), Bytes>>,
+}
+
+/// Most boards one snapshot keeps rendered.
+pub const MAX_CACHED_BOARDS: usize = 20_000;
+
+impl LiveSnapshot {
+    /// The board of `stop` for `query`, rendered by `render` unless this
+    /// snapshot already holds it.
+    pub fn board(&self, stop: u32, query: &str, render: impl FnOnce() -> Bytes) -> Bytes {
+        let key = (stop, query.to_owned());
+        if let Some(hit) = self.boards.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return hit.clone();
+        }
+        let rendered = render();
+        let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+        if boards.len() < MAX_CACHED_BOARDS {
+            boards.insert(key, rendered.clone());
+        }
+        rendered
+    }
+
+    /// The moment boards built from this snapshot are for: the snapshot's
+    /// own, so every request in the same second gets the same board.
+    pub fn now(&self, clock: &Clock) -> i64 {
+        if self.at > 0 { self.at } else { clock.now() }
+    }
 }
 
 struct LiveEngine {
@@ -564,6 +593,7 @@ impl LiveTransit {
                 .speeds
                 .speeds(now as f64, hour_of(now as f64))
                 .collect(),
+            boards: Mutex::default(),
         };
         let rows = events
             .iter()

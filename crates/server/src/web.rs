@@ -24,3 +24,17 @@ pub async fn style() -> Response {
     )
         .into_response()
 }
+
+/// The stop board page (`/board?stop=<stop_id>`), for displays and phones at a stop.
+pub async fn board() -> Html<&'static str> {
+    Html(include_str!("../web/board.html"))
+}
+
+/// The stop board's script.
+pub async fn board_script() -> Response {
+    (
+        [("content-type", "text/javascript; charset=utf-8")],
+        include_str!("../web/board.js"),
+    )
+        .into_response()
+}

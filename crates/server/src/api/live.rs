@@ -278,7 +278,7 @@ pub async fn departures_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let served = state.network.get().ok_or_else(no_network)?;
     // Checked once, so a bad request fails before the stream starts.
-    board_window(&state, &served, &stop_id, &q)?;
+    board_window(&served, state.live.clock.now(), &stop_id, &q)?;
     let updates = state.live.subscribe();
     let stream = futures_util::stream::unfold((updates, true), move |(mut updates, first)| {
         let state = state.clone();
@@ -290,7 +290,8 @@ pub async fn departures_stream(
             }
             let snapshot = updates.borrow_and_update().clone();
             let served = state.network.get()?;
-            let (s, from, until, limit) = board_window(&state, &served, &stop_id, &q).ok()?;
+            let now = snapshot.now(&state.live.clock);
+            let (s, from, until, limit) = board_window(&served, now, &stop_id, &q).ok()?;
             let board = departure_board(&served, &snapshot, s, from, until, limit);
             let event = Event::default()
                 .event("update")

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use cityos_transit::model::{NONE, flags};
 use cityos_transit::network::is_boardable_place;
@@ -769,24 +769,24 @@ pub fn departure_board(
 pub async fn departures(
     State(state): State<AppState>,
     Path(stop_id): Path<String>,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<DepartureQuery>,
-) -> Result<Json<DepartureBoard>, ApiError> {
+) -> Result<Response, ApiError> {
     let served = served(&state)?;
-    let (s, from, until, limit) = board_window(&state, &served, &stop_id, &q)?;
-    Ok(Json(departure_board(
-        &served,
-        &state.live.snapshot(),
-        s,
-        from,
-        until,
-        limit,
-    )))
+    let snapshot = state.live.snapshot();
+    let now = snapshot.now(&state.live.clock);
+    let (s, from, until, limit) = board_window(&served, now, &stop_id, &q)?;
+    let body = snapshot.board(s, raw.as_deref().unwrap_or(""), || {
+        let board = departure_board(&served, &snapshot, s, from, until, limit);
+        serde_json::to_vec(&board).unwrap_or_default().into()
+    });
+    Ok(([("content-type", "application/json")], body).into_response())
 }
 
 /// The stop, window and limit a departures request asks for.
 pub fn board_window(
-    state: &AppState,
     served: &Served,
+    now: i64,
     stop_id: &str,
     q: &DepartureQuery,
 ) -> Result<(u32, Timestamp, Timestamp, usize), ApiError> {
@@ -801,7 +801,7 @@ pub fn board_window(
     let network = &served.network;
     let s = find_stop(network, stop_id)?;
     let tz = network.timezone().clone();
-    let now = Timestamp::from_second(state.live.clock.now()).unwrap_or_else(|_| Timestamp::now());
+    let now = Timestamp::from_second(now).unwrap_or_else(|_| Timestamp::now());
     let from: Timestamp = match (q.date.as_deref(), q.time.as_deref()) {
         (None, None) => now,
         (date, time) => {
