@@ -145,6 +145,54 @@
       'note.clock_behind': '{tap}: 단말기 시계가 {s}초 늦어 직전 태그 시각으로 처리했습니다',
       'note.out_without_in': '{tap}: 맞는 승차 태그가 없는 하차 태그라 무시했습니다',
       'won': '{n}원',
+      'summary.vehicles': '운행 차량',
+      'legend.live': '실시간',
+      'legend.vehicles': '운행 차량',
+      'legend.speeds': '도로 소통 (TOPIS)',
+      'legend.incidents': '돌발 상황',
+      'cong.smooth': '원활',
+      'cong.slow': '서행',
+      'cong.congested': '정체',
+      'cong.kmh': '{n} km/h',
+      'cong.segment': '{from} → {to} · {kmh} · {level}',
+      'veh.late': '{n}분 늦음',
+      'veh.early': '{n}분 일찍',
+      'veh.onTime': '정시',
+      'veh.next': '다음 정류장: {stop}',
+      'veh.halted': '정차 중',
+      'veh.kicker': '운행 차량',
+      'veh.id': '차량 {id}',
+      'veh.speed': '{n} km/h',
+      'veh.nextStops': '도착 예정 정류장',
+      'veh.gone': '이 차량의 위치가 더 이상 들어오지 않습니다',
+      'veh.none': '남은 정류장 정보가 없습니다',
+      'veh.range': '{a}–{b}',
+      'live.connecting': '실시간 연결 중…',
+      'live.offline': '실시간 연결이 끊겼습니다. 다시 연결하는 중…',
+      'dep.live': '실시간',
+      'dep.scheduled': '시간표',
+      'dep.delay': '{n}분 지연',
+      'dep.ahead': '{n}분 빠름',
+      'dep.onTime': '정시',
+      'dep.vehicle': '차량 {id}',
+      'dep.showVehicle': '지도에서 차량 보기',
+      'panel.board': '정류장 안내판',
+      'panel.boardTitle': '이 정류장의 안내판을 새 창에서 엽니다',
+      'inc.title': '돌발 상황',
+      'inc.kicker': '교통 정보',
+      'inc.tool': '돌발',
+      'inc.none': '지금 진행 중인 돌발 상황이 없습니다',
+      'inc.error': '돌발 상황을 불러오지 못했습니다: {msg}',
+      'inc.since': '{time}부터',
+      'inc.until': '{time}까지',
+      'inc.routes': '노선',
+      'inc.stops': '정류장',
+      'inc.updated': '{time} 기준 · 30초마다 새로 고침',
+      'inc.auto': '자동 감지',
+      'inc.operator': '운영자',
+      'sev.severe': '심각',
+      'sev.warning': '주의',
+      'sev.info': '정보',
     },
     en: {
       'app.title': 'Transit map',
@@ -279,6 +327,54 @@
       'note.clock_behind': '{tap}: the validator clock was {s} s behind, so the previous tap’s time was used',
       'note.out_without_in': '{tap}: a tap-out without a matching tap-in was ignored',
       'won': '₩{n}',
+      'summary.vehicles': 'Vehicles',
+      'legend.live': 'Live',
+      'legend.vehicles': 'Vehicles',
+      'legend.speeds': 'Road speeds (TOPIS)',
+      'legend.incidents': 'Incidents',
+      'cong.smooth': 'Smooth',
+      'cong.slow': 'Slow',
+      'cong.congested': 'Congested',
+      'cong.kmh': '{n} km/h',
+      'cong.segment': '{from} → {to} · {kmh} · {level}',
+      'veh.late': '{n} min late',
+      'veh.early': '{n} min early',
+      'veh.onTime': 'On time',
+      'veh.next': 'Next stop: {stop}',
+      'veh.halted': 'Stopped',
+      'veh.kicker': 'Vehicle',
+      'veh.id': 'Vehicle {id}',
+      'veh.speed': '{n} km/h',
+      'veh.nextStops': 'Upcoming stops',
+      'veh.gone': 'This vehicle no longer reports its position',
+      'veh.none': 'No upcoming stops known',
+      'veh.range': '{a}–{b}',
+      'live.connecting': 'Connecting to live data…',
+      'live.offline': 'Live data disconnected. Reconnecting…',
+      'dep.live': 'Live',
+      'dep.scheduled': 'Scheduled',
+      'dep.delay': '{n} min late',
+      'dep.ahead': '{n} min early',
+      'dep.onTime': 'On time',
+      'dep.vehicle': 'Vehicle {id}',
+      'dep.showVehicle': 'Show the vehicle on the map',
+      'panel.board': 'Stop board',
+      'panel.boardTitle': 'Open this stop’s display board in a new window',
+      'inc.title': 'Incidents',
+      'inc.kicker': 'Traffic information',
+      'inc.tool': 'Incidents',
+      'inc.none': 'No incidents right now',
+      'inc.error': 'Could not load incidents: {msg}',
+      'inc.since': 'since {time}',
+      'inc.until': 'until {time}',
+      'inc.routes': 'Routes',
+      'inc.stops': 'Stops',
+      'inc.updated': 'As of {time} · refreshed every 30 s',
+      'inc.auto': 'Detected',
+      'inc.operator': 'Operator',
+      'sev.severe': 'Severe',
+      'sev.warning': 'Warning',
+      'sev.info': 'Info',
     },
   };
   const LANG_KEY = 'cityos.lang';
@@ -327,6 +423,9 @@
     renderResults();
     renderRidershipPanel();
     renderFareI18n();
+    renderVehiclePanel();
+    renderIncidentPanel();
+    queueFrame();
   }
 
   // ------------------------------------------------------------- helpers --
@@ -673,7 +772,13 @@
   // ------------------------------------------------------------- drawing --
 
   let frameQueued = false;
+  let baseDirty = true;
+  // Anything that changes the map itself; live markers alone only need queueFrame().
   function requestRedraw() {
+    baseDirty = true;
+    queueFrame();
+  }
+  function queueFrame() {
     if (frameQueued) return;
     frameQueued = true;
     requestAnimationFrame(frame);
@@ -682,8 +787,9 @@
   function frame(now) {
     frameQueued = false;
     stepAnim(now);
-    draw();
+    draw(now);
     if (anim) requestRedraw();
+    else scheduleLiveFrames(now);
   }
 
   function resize() {
@@ -707,8 +813,38 @@
   let lastRoutesDrawn = null;
   let lastStopsDrawn = null;
 
-  function draw() {
+  // The base map (everything but vehicles) is kept in a canvas of its own, so frames that only
+  // move vehicles copy it instead of drawing the network again.
+  const base = { canvas: document.createElement('canvas'), key: null };
+  const viewKey = () => `${view.cx},${view.cy},${view.zoom},${cssW},${cssH},${dpr}`;
+
+  function draw(now = performance.now()) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const key = viewKey();
+    if (!baseDirty && base.key === key && state.loaded) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.drawImage(base.canvas, 0, 0);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    } else {
+      drawBase();
+      baseDirty = false;
+      base.key = null;
+      if (state.loaded && !interacting()) {
+        const bc = base.canvas;
+        if (bc.width !== canvas.width || bc.height !== canvas.height) { bc.width = canvas.width; bc.height = canvas.height; }
+        const bctx = bc.getContext('2d');
+        bctx.clearRect(0, 0, bc.width, bc.height);
+        bctx.drawImage(canvas, 0, 0);
+        base.key = key;
+      }
+    }
+    if (!state.loaded) return;
+    const vehiclesDrawn = drawVehicles(now);
+    if (vehiclesDrawn !== lastVehiclesDrawn) document.body.dataset.vehiclesDrawn = String((lastVehiclesDrawn = vehiclesDrawn));
+  }
+  let lastVehiclesDrawn = null;
+
+  function drawBase() {
     const basemap = state.uiConfig && state.uiConfig.basemap_url;
     ctx.fillStyle = '#F4F5F2';
     ctx.fillRect(0, 0, cssW, cssH);
@@ -722,8 +858,10 @@
     if (!state.loaded) return;
 
     const routesDrawn = drawNetwork();
+    const roadsDrawn = drawRoads();
     reportRidershipDrawn(drawRidership());
     const stopsDrawn = drawStops();
+    drawIncidents();
     drawSelection();
     drawLabels();
     drawScaleBar();
@@ -731,6 +869,7 @@
     // Hooks for the browser test (and anyone curious in devtools).
     if (routesDrawn !== lastRoutesDrawn) document.body.dataset.routesDrawn = String((lastRoutesDrawn = routesDrawn));
     if (stopsDrawn !== lastStopsDrawn) document.body.dataset.stopsDrawn = String((lastStopsDrawn = stopsDrawn));
+    document.body.dataset.roadsDrawn = String(roadsDrawn);
     updateStopsHint();
   }
 
@@ -1127,8 +1266,16 @@
     canvas.classList.remove('dragging');
     if (e.type === 'pointerup' && g && g.type === 'drag' && g.moved < 6 && pointers.size === 0) {
       const [x, y] = localXY(e);
-      const st = stopAt(x, y, e.pointerType === 'mouse' ? 10 : 20);
+      // A stop right under the pointer wins (buses dwell on stops); then a vehicle, an
+      // incident, and a stop further away.
+      const slack = e.pointerType === 'mouse' ? 0 : 8;
+      const near = stopAt(x, y, 6 + slack);
+      const vid = near ? null : vehicleAt(x, y, 3 + slack);
+      const inc = near || vid ? null : incidentAt(x, y);
+      const st = near || (vid || inc ? null : stopAt(x, y, e.pointerType === 'mouse' ? 10 : 20));
       if (st) { openStop(st); focusStop(st); }
+      else if (vid) selectVehicle(vid);
+      else if (inc) { openTool('incidents'); focusIncident(inc); }
     }
     // Lifting one finger of a pinch continues as a drag with the other.
     gesture = null;
@@ -1139,8 +1286,20 @@
   canvas.addEventListener('pointercancel', endPointer);
 
   function hover(x, y) {
-    const st = state.loaded ? stopAt(x, y, 10) : null;
-    canvas.classList.toggle('over-stop', !!st);
+    const near = state.loaded ? stopAt(x, y, 6) : null;
+    const vid = state.loaded && !near ? vehicleAt(x, y, 3) : null;
+    if (vid !== live.hoverId) { live.hoverId = vid; }
+    const inc = state.loaded && !near && !vid ? incidentAt(x, y) : null;
+    const st = near || (!vid && !inc && state.loaded ? stopAt(x, y, 10) : null);
+    const road = !st && !vid && !inc ? roadAt(x, y, 5) : null;
+    canvas.classList.toggle('over-stop', !!(st || vid || inc));
+    if (vid || inc || road) {
+      tooltip.textContent = vid ? vehicleTooltip(vid) : inc ? incidentHeader(inc) : roadTooltip(road);
+      tooltip.style.left = `${x}px`;
+      tooltip.style.top = `${y}px`;
+      tooltip.hidden = false;
+      return;
+    }
     if (!st) return hideTooltip();
     const c = ride.layerOn && ride.data ? ride.byStop.get(st.stop_id) : null;
     tooltip.textContent = c ? `${st.name} · ${t('ridership.boardings')} ${fmtInt(c.b)} · ${t('ridership.alightings')} ${fmtInt(c.a)}` : st.name;
@@ -1217,6 +1376,7 @@
     $('#count-routes').textContent = fmtInt(n.routes);
     $('#count-stops').textContent = fmtInt(n.stops);
     $('#count-trips').textContent = fmtInt(n.trips);
+    renderVehicleCount();
     const fv = n.feed_version ? ` · ${n.feed_version}` : '';
     $('#summary').title = `${n.agencies ?? '–'} agencies · ${fmtInt(n.stop_times)} stop_times${fv}`;
   }
@@ -1270,6 +1430,7 @@
           h('span', null, t('legend.ridership')),
           h('span', { class: 'count', id: 'ridership-hint' }, '–'))));
     }
+    if (state.loaded) rows.push(...liveLegendRows());
     list.replaceChildren(...rows);
     // Checkbox state is set as a property after creation (attributes would only set the default).
     for (const input of list.querySelectorAll('input[data-kind]')) input.checked = state.kindOn[input.dataset.kind];
@@ -1278,6 +1439,7 @@
     const tr = $('#toggle-ridership');
     if (tr) tr.checked = ride.layerOn;
     updateRidershipCount();
+    syncLiveLegend();
     $('#legend').hidden = rows.length === 0;
     lastHint = null;
     updateStopsHint();
@@ -1324,22 +1486,65 @@
   function openStop(stop) {
     const tool = openToolName();
     if (tool) closeTool(tool);
+    if (live.selected) closeVehicle();
     state.selected = stop;
     state.panel = { status: 'loading', data: null, error: null };
     panel.hidden = false;
     renderPanel();
     requestRedraw();
-    loadDepartures();
     fetchRidership(false);
     clearInterval(panelTimer);
-    // Departures go stale by the minute; refresh while the panel is open and visible.
-    panelTimer = setInterval(() => { if (!document.hidden) loadDepartures(); }, 30000);
+    // The board is pushed live while the panel is open; polling is the fallback when the
+    // stream can't be had (old browsers, proxies that buffer event streams).
+    if (!openStopStream(stop)) loadDepartures();
+    panelTimer = setInterval(() => {
+      if (document.hidden) return;
+      if (!panelStream || panelStream.readyState !== EventSource.OPEN) loadDepartures();
+      else renderPanel(); // minutes tick on
+    }, 30000);
+  }
+
+  let panelStream = null;
+  function openStopStream(stop) {
+    closeStopStream();
+    if (typeof EventSource === 'undefined') return false;
+    const es = new EventSource(`api/v1/stops/${encodeURIComponent(stop.stop_id)}/departures/stream?${departureQuery()}`);
+    panelStream = es;
+    document.body.dataset.stopStream = 'connecting';
+    es.addEventListener('update', (e) => {
+      if (panelStream !== es || state.selected !== stop) return;
+      let data;
+      try { data = JSON.parse(e.data); } catch (_) { return; }
+      panelReq++; // an older fetch must not overwrite this
+      state.panel = { status: 'ok', data, error: null, live: true };
+      if (data && data.timezone) live.tz = data.timezone;
+      document.body.dataset.stopStream = 'open';
+      renderPanel();
+    });
+    es.onerror = () => {
+      if (panelStream !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The server refused (an unknown stop, a bad pinned time): show its answer.
+        document.body.dataset.stopStream = 'closed';
+        panelStream = null;
+        es.close();
+        loadDepartures();
+      }
+    };
+    return true;
+  }
+
+  function closeStopStream() {
+    if (panelStream) panelStream.close();
+    panelStream = null;
+    delete document.body.dataset.stopStream;
   }
 
   function closePanel() {
     state.selected = null;
     panel.hidden = true;
     clearInterval(panelTimer);
+    closeStopStream();
     panelReq++;
     requestRedraw();
   }
@@ -1389,6 +1594,34 @@
     return t('dep.hourMin', { h: Math.floor(mins / 60), m: mins % 60 });
   }
 
+  const LIVE_ICON = () => {
+    const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('viewBox', '0 0 16 16');
+    svg.setAttribute('class', 'live-icon');
+    svg.setAttribute('aria-hidden', 'true');
+    for (const d of ['M3.5 12.5a6.4 6.4 0 0 1 0-9', 'M12.5 3.5a6.4 6.4 0 0 1 0 9', 'M5.8 10.2a3.2 3.2 0 0 1 0-4.4', 'M10.2 5.8a3.2 3.2 0 0 1 0 4.4']) {
+      const p = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+      p.setAttribute('d', d);
+      svg.append(p);
+    }
+    const c = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
+    c.setAttribute('cx', '8'); c.setAttribute('cy', '8'); c.setAttribute('r', '1.6');
+    svg.append(c);
+    return svg;
+  };
+
+  function depDelay(it) {
+    const s = Number(it.delay_s);
+    if (!it.realtime || !Number.isFinite(s)) return null;
+    const m = Math.round(s / 60);
+    if (m >= 1) return { text: t('dep.delay', { n: m }), cls: m >= 5 ? 'late' : 'bit-late' };
+    if (m <= -1) return { text: t('dep.ahead', { n: -m }), cls: 'early' };
+    return { text: t('dep.onTime'), cls: 'on-time' };
+  }
+
+  // The clock part of an RFC3339 time in the agency zone.
+  const rfcClock = (s) => { const m = /T(\d{2}):(\d{2})/.exec(s || ''); return m ? `${m[1]}:${m[2]}` : ''; };
+
   function renderPanel() {
     const st = state.selected;
     if (!st) return;
@@ -1399,10 +1632,13 @@
     const meta = [t('panel.id', { id: st.stop_id })];
     if (Number(st.wheelchair_boarding) === 1) meta.push(`♿ ${t('panel.wheelchair')}`);
     $('#stop-meta').textContent = meta.join(' · ');
+    const board = $('#panel-board');
+    board.href = `board?stop=${encodeURIComponent(st.stop_id)}`;
     renderStopRidership();
     $('#stop-asof').textContent = data && data.time
       ? t('panel.asof', { time: `${data.date || ''} ${String(data.time).slice(0, 5)}`.trim(), tz: data.timezone || '' })
       : '';
+    $('#stop-asof').classList.toggle('is-live', !!state.panel.live);
 
     const list = $('#departures');
     if (state.panel.status === 'loading') {
@@ -1415,13 +1651,26 @@
     for (const it of items) {
       const bg = routeColor(it.route_color, it.route_kind);
       const mins = Number(it.minutes_away);
-      const nextDay = data.date && it.departure && it.departure.slice(0, 10) > data.date;
-      rows.push(h('li', { class: 'departure', dataset: { tripId: it.trip_id ?? '', routeId: it.route_id ?? '' } },
+      const rt = !!it.realtime;
+      const when = rt && it.expected ? it.expected : it.departure;
+      const nextDay = data.date && when && when.slice(0, 10) > data.date;
+      const clock = rt && it.expected ? rfcClock(it.expected) : depClock(it);
+      const delay = depDelay(it);
+      const vid = it.vehicle_id != null ? String(it.vehicle_id) : null;
+      rows.push(h('li', { class: `departure ${rt ? 'realtime' : 'scheduled'}`, dataset: { tripId: it.trip_id ?? '', routeId: it.route_id ?? '', realtime: String(rt) } },
         h('span', { class: 'route-badge', style: { background: bg, color: textOn(bg) } }, it.route_short_name || it.route_id || '?'),
-        h('span', { class: 'headsign', title: it.headsign || '' }, it.headsign || ''),
+        h('span', { class: 'dep-main' },
+          h('span', { class: 'headsign', title: it.headsign || '' }, it.headsign || ''),
+          h('span', { class: 'dep-sub' },
+            rt ? null : h('span', { class: 'sched-tag' }, t('dep.scheduled')),
+            delay ? h('span', { class: `delay ${delay.cls}` }, delay.text) : null,
+            vid ? h('button', {
+              type: 'button', class: 'veh-link', title: t('dep.showVehicle'),
+              onclick: () => { const v = live.vehicles.get(vid); if (v) { selectVehicle(vid); flyTo({ cx: v.x1, cy: v.y1, zoom: Math.max(view.zoom, 15) }); } },
+            }, t('dep.vehicle', { id: vid })) : null)),
         h('span', { class: 'when' },
-          h('span', { class: mins <= 2 ? 'mins soon' : 'mins' }, depAway(mins)),
-          h('span', { class: 'time' }, nextDay ? `${t('dep.tomorrow')} ${depClock(it)}` : depClock(it)))));
+          h('span', { class: mins <= 2 ? 'mins soon' : 'mins', title: rt ? t('dep.live') : t('dep.scheduled') }, rt ? LIVE_ICON() : null, depAway(mins)),
+          h('span', { class: 'time' }, nextDay ? `${t('dep.tomorrow')} ${clock}` : clock))));
     }
     if (!items.length && state.panel.status === 'ok') rows.push(h('li', { class: 'empty' }, t('panel.none')));
     list.replaceChildren(...rows);
@@ -1432,6 +1681,7 @@
   document.addEventListener('keydown', (e) => {
     if (e.key !== 'Escape' || document.activeElement === searchInput) return;
     if (!panel.hidden) closePanel();
+    else if (live.selected) closeVehicle();
     else if (openToolName()) closeTool(openToolName(), true);
   });
 
@@ -1725,10 +1975,15 @@
 
   const ridershipPanel = $('#ridership-panel');
   const farePanel = $('#fare-panel');
-  const TOOLS = { ridership: { panel: ridershipPanel, button: $('#open-ridership') }, fare: { panel: farePanel, button: $('#open-fare') } };
+  const TOOLS = {
+    ridership: { panel: ridershipPanel, button: $('#open-ridership') },
+    fare: { panel: farePanel, button: $('#open-fare') },
+    incidents: { panel: $('#incident-panel'), button: $('#open-incidents') },
+  };
 
   function openTool(name) {
     if (state.selected) closePanel();
+    if (live.selected) closeVehicle();
     for (const [n, tool] of Object.entries(TOOLS)) {
       tool.panel.hidden = n !== name;
       tool.button.setAttribute('aria-expanded', String(n === name));
@@ -1738,6 +1993,9 @@
       fetchRidership(true);
     } else if (name === 'fare') {
       openFare();
+    } else if (name === 'incidents') {
+      renderIncidentPanel();
+      fetchIncidents();
     }
     syncRidershipTimer();
   }
@@ -1759,7 +2017,7 @@
     tool.button.addEventListener('click', () => (tool.panel.hidden ? openTool(name) : closeTool(name, true)));
   }
   for (const b of document.querySelectorAll('.panel-x')) {
-    b.addEventListener('click', () => closeTool(b.dataset.close === 'fare-panel' ? 'fare' : 'ridership', true));
+    b.addEventListener('click', () => closeTool(Object.keys(TOOLS).find((n) => TOOLS[n].panel.id === b.dataset.close), true));
   }
 
   // ------------------------------------------------------ ridership panel --
@@ -2370,6 +2628,682 @@
     renderFareResult();
   }
 
+  // ------------------------------------------------------------ live layers --
+  //
+  // Vehicles (Server-Sent Events from /api/v1/vehicles/stream), road speeds
+  // (TOPIS, GeoJSON polled every 30 s) and incidents (polled every 30 s).
+  // They are drawn over the cached base map, so a moving bus costs one blit
+  // of the base plus a few hundred small paths, not a redraw of the network.
+
+  const ROADS_REFRESH_MS = 30000;
+  const INCIDENTS_REFRESH_MS = 30000;
+  const CONGESTION = { smooth: '#2F9E44', slow: '#F59F00', congested: '#E03131' };
+  const CONGESTION_ORDER = ['smooth', 'slow', 'congested'];
+
+  const live = {
+    vehicles: new Map(), // vehicle_id -> {data, x0, y0, x1, y1, t0, dur, color}
+    at: null,
+    source: null,
+    connected: false,
+    everConnected: false,
+    retry: null,
+    vehiclesOn: true,
+    selected: null,      // vehicle_id shown in the vehicle panel
+    detail: null,        // /api/v1/vehicles/{id}
+    detailTimer: null,
+    hoverId: null,
+    lastFrame: 0,
+    tz: null,
+  };
+
+  const roads = { on: false, features: [], at: null, timer: null, error: null, drawn: 0, loading: false };
+  const incidents = { items: [], at: null, error: null, timer: null, on: true, loaded: false };
+
+  const delayMinutes = (v) => (Number.isFinite(+v) ? Math.round(+v) : null);
+  function delayText(mins) {
+    const m = delayMinutes(mins);
+    if (m == null) return '';
+    if (m >= 1) return t('veh.late', { n: m });
+    if (m <= -1) return t('veh.early', { n: -m });
+    return t('veh.onTime');
+  }
+  const delayClass = (mins) => {
+    const m = delayMinutes(mins);
+    return m == null ? '' : m >= 5 ? 'late' : m >= 1 ? 'bit-late' : m <= -1 ? 'early' : 'on-time';
+  };
+
+  function agencyTz() {
+    return live.tz || (state.network && state.network.timezone) || undefined;
+  }
+  function clockAt(posixSeconds, withSeconds) {
+    if (!Number.isFinite(posixSeconds)) return '';
+    try {
+      return new Intl.DateTimeFormat(lang === 'ko' ? 'ko-KR' : 'en-GB', {
+        hour: '2-digit', minute: '2-digit', second: withSeconds ? '2-digit' : undefined, hour12: false, timeZone: agencyTz(),
+      }).format(new Date(posixSeconds * 1000));
+    } catch (_) {
+      return new Date(posixSeconds * 1000).toTimeString().slice(0, withSeconds ? 8 : 5);
+    }
+  }
+
+  // ----- vehicles
+
+  function connectVehicles() {
+    if (live.source || typeof EventSource === 'undefined') return;
+    clearTimeout(live.retry);
+    const es = new EventSource('api/v1/vehicles/stream');
+    live.source = es;
+    es.addEventListener('vehicles', (e) => {
+      let body;
+      try { body = JSON.parse(e.data); } catch (_) { return; }
+      live.connected = true;
+      live.everConnected = true;
+      applyVehicles(body);
+    });
+    es.onopen = () => { live.connected = true; renderLiveStatus(); };
+    es.onerror = () => {
+      live.connected = false;
+      renderLiveStatus();
+      // EventSource retries by itself unless the server answered with an error; then we do.
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        if (live.source === es) live.source = null;
+        live.retry = setTimeout(connectVehicles, 5000);
+      }
+    };
+  }
+
+  function vehiclePos(v, now) {
+    const k = v.dur > 0 ? clamp((now - v.t0) / v.dur, 0, 1) : 1;
+    return [v.x0 + (v.x1 - v.x0) * k, v.y0 + (v.y1 - v.y0) * k];
+  }
+
+  function applyVehicles(body) {
+    const now = performance.now();
+    const list = (body && Array.isArray(body.vehicles)) ? body.vehicles : [];
+    live.at = body && Number.isFinite(body.at) ? body.at : null;
+    const seen = new Set();
+    for (const d of list) {
+      const lat = +d.lat;
+      const lon = +d.lon;
+      if (!d || d.vehicle_id == null || !Number.isFinite(lat) || !Number.isFinite(lon)) continue;
+      const id = String(d.vehicle_id);
+      seen.add(id);
+      const x = lonToX(lon);
+      const y = latToY(lat);
+      const color = normColor(d.route_color) || (state.routeById.get(String(d.route_id)) || {}).color || KIND_COLORS.other;
+      const v = live.vehicles.get(id);
+      if (!v) {
+        live.vehicles.set(id, { data: d, x0: x, y0: y, x1: x, y1: y, t0: now, dur: 0, color });
+        continue;
+      }
+      if (x !== v.x1 || y !== v.y1) {
+        // Glide from where the marker is now to the new fix over about the time between fixes,
+        // so the bus moves continuously instead of jumping every ten seconds.
+        const [cx, cy] = vehiclePos(v, now);
+        const gap = Number.isFinite(d.last_seen) && Number.isFinite(v.data.last_seen) ? d.last_seen - v.data.last_seen : 10;
+        const far = Math.abs(x - cx) + Math.abs(y - cy) > 3e-5; // ~3 km: a new trip or a glitch, not motion
+        Object.assign(v, far || reduceMotion
+          ? { x0: x, y0: y, x1: x, y1: y, t0: now, dur: 0 }
+          : { x0: cx, y0: cy, x1: x, y1: y, t0: now, dur: clamp(gap, 1, 12) * 1000 });
+      }
+      v.data = d;
+      v.color = color;
+    }
+    for (const id of [...live.vehicles.keys()]) if (!seen.has(id)) live.vehicles.delete(id);
+    renderVehicleCount();
+    renderLiveStatus();
+    if (live.selected) renderVehiclePanel();
+    queueFrame();
+  }
+
+  function renderVehicleCount() {
+    const el = $('#count-vehicles');
+    if (el) el.textContent = live.everConnected ? fmtInt(live.vehicles.size) : '–';
+    const lc = document.getElementById('vehicles-hint');
+    if (lc) lc.textContent = live.everConnected ? fmtInt(live.vehicles.size) : '–';
+  }
+
+  function renderLiveStatus() {
+    const dot = $('#live-dot');
+    if (!dot) return;
+    dot.classList.toggle('on', live.connected);
+    dot.title = live.connected ? t('legend.live') : (live.everConnected ? t('live.offline') : t('live.connecting'));
+  }
+
+  const vehicleRadius = () => clamp(3.2 + (view.zoom - 11) * 0.9, 3.2, 9);
+
+  function drawVehicles(now) {
+    if (!live.vehiclesOn || !live.vehicles.size) return 0;
+    const s = scale();
+    const hx = cssW / 2 - view.cx * s;
+    const hy = cssH / 2 - view.cy * s;
+    const r = vehicleRadius();
+    const labels = view.zoom >= 14.5;
+    let drawn = 0;
+    let selectedAt = null;
+    ctx.lineJoin = 'round';
+    ctx.font = `700 ${Math.round(clamp(r * 1.3, 10, 12))}px system-ui, sans-serif`;
+    ctx.textBaseline = 'middle';
+    for (const [id, v] of live.vehicles) {
+      const [wx, wy] = vehiclePos(v, now);
+      const x = wx * s + hx;
+      const y = wy * s + hy;
+      if (x < -20 || y < -20 || x > cssW + 20 || y > cssH + 20) continue;
+      v.sx = x; v.sy = y;
+      const d = v.data;
+      const halted = d.halted_since != null;
+      const b = Number(d.bearing);
+      ctx.beginPath();
+      if (Number.isFinite(b) && !halted) {
+        // A circle with a nose pointing where the vehicle heads (bearing 0 = north, clockwise).
+        const a = ((b - 90) * Math.PI) / 180;
+        const spread = 0.75;
+        ctx.arc(x, y, r, a + spread, a - spread + Math.PI * 2);
+        ctx.lineTo(x + Math.cos(a) * r * 1.85, y + Math.sin(a) * r * 1.85);
+        ctx.closePath();
+      } else {
+        ctx.arc(x, y, r, 0, Math.PI * 2);
+      }
+      ctx.fillStyle = v.color;
+      ctx.fill();
+      ctx.strokeStyle = '#FFFFFF';
+      ctx.lineWidth = 1.6;
+      ctx.stroke();
+      if (halted && r >= 4) {
+        ctx.fillStyle = textOn(v.color);
+        ctx.fillRect(x - r * 0.4, y - r * 0.4, r * 0.28, r * 0.8);
+        ctx.fillRect(x + r * 0.12, y - r * 0.4, r * 0.28, r * 0.8);
+      }
+      if (id === live.selected || id === live.hoverId) selectedAt = selectedAt || (id === live.selected ? [x, y] : null);
+      if (labels && d.route_short_name) {
+        const lx = x + r + 4;
+        ctx.strokeStyle = 'rgba(255,255,255,0.95)';
+        ctx.lineWidth = 3;
+        ctx.strokeText(String(d.route_short_name), lx, y);
+        ctx.fillStyle = '#1D2330';
+        ctx.fillText(String(d.route_short_name), lx, y);
+      }
+      drawn++;
+    }
+    if (selectedAt) {
+      ctx.beginPath();
+      ctx.arc(selectedAt[0], selectedAt[1], r + 6, 0, Math.PI * 2);
+      ctx.strokeStyle = '#E8452C';
+      ctx.lineWidth = 3;
+      ctx.stroke();
+    }
+    return drawn;
+  }
+
+  function vehicleAt(sx, sy, slack) {
+    if (!live.vehiclesOn) return null;
+    const r = vehicleRadius() + slack;
+    let best = null;
+    let bestD = r * r;
+    for (const [id, v] of live.vehicles) {
+      if (!Number.isFinite(v.sx)) continue;
+      const dd = (v.sx - sx) ** 2 + (v.sy - sy) ** 2;
+      if (dd <= bestD) { bestD = dd; best = id; }
+    }
+    return best;
+  }
+
+  function vehicleTooltip(id) {
+    const v = live.vehicles.get(id);
+    if (!v) return '';
+    const d = v.data;
+    const parts = [d.route_short_name || d.route_id || id];
+    const dt = delayText(d.delay_minutes);
+    if (dt) parts.push(dt);
+    if (d.halted_since != null) parts.push(t('veh.halted'));
+    const next = d.next_stop_id != null ? state.stopById.get(String(d.next_stop_id)) : null;
+    if (next) parts.push(t('veh.next', { stop: next.name }));
+    return parts.join(' · ');
+  }
+
+  // Hooked into the map's own loop; while any marker glides, ask for frames at a rate that
+  // matches how far markers move on screen (a bus at zoom 12 moves a pixel in seconds).
+  function scheduleLiveFrames(now) {
+    if (!live.vehiclesOn || !live.vehicles.size || document.hidden) return;
+    let moving = false;
+    for (const v of live.vehicles.values()) if (v.dur > 0 && now - v.t0 < v.dur) { moving = true; break; }
+    if (!moving) return;
+    const interval = view.zoom >= 15 ? 33 : view.zoom >= 13 ? 66 : 200;
+    clearTimeout(live.frameTimer);
+    live.frameTimer = setTimeout(queueFrame, interval);
+  }
+
+  // ----- the vehicle panel
+
+  const vehiclePanel = $('#vehicle-panel');
+
+  function selectVehicle(id) {
+    if (!live.vehicles.has(id)) return false;
+    if (state.selected) closePanel();
+    const tool = openToolName();
+    if (tool) closeTool(tool);
+    live.selected = id;
+    live.detail = null;
+    vehiclePanel.hidden = false;
+    renderVehiclePanel();
+    loadVehicleDetail();
+    clearInterval(live.detailTimer);
+    live.detailTimer = setInterval(() => { if (!document.hidden) loadVehicleDetail(); }, 10000);
+    queueFrame();
+    return true;
+  }
+
+  function closeVehicle() {
+    live.selected = null;
+    live.detail = null;
+    vehiclePanel.hidden = true;
+    clearInterval(live.detailTimer);
+    queueFrame();
+  }
+
+  async function loadVehicleDetail() {
+    const id = live.selected;
+    if (!id) return;
+    try {
+      const d = await api(`api/v1/vehicles/${encodeURIComponent(id)}`);
+      if (live.selected !== id) return;
+      live.detail = d;
+    } catch (e) {
+      if (live.selected !== id) return;
+      live.detail = { error: e.message };
+    }
+    renderVehiclePanel();
+  }
+
+  function renderVehiclePanel() {
+    const id = live.selected;
+    if (!id) return;
+    const v = live.vehicles.get(id);
+    const d = v ? v.data : (live.detail && live.detail.vehicle) || {};
+    const bg = (v && v.color) || normColor(d.route_color) || KIND_COLORS.other;
+    $('#veh-route').replaceChildren(h('span', { class: 'route-badge big', style: { background: bg, color: textOn(bg) } }, d.route_short_name || d.route_id || '?'));
+    const route = state.routeById.get(String(d.route_id));
+    $('#veh-name').textContent = route && route.longName ? route.longName : (d.route_short_name || d.route_id || '');
+    $('#veh-kicker').textContent = t('veh.kicker');
+    const meta = [t('veh.id', { id })];
+    if (Number.isFinite(+d.speed) && d.halted_since == null) meta.push(t('veh.speed', { n: Math.round(+d.speed * 3.6) }));
+    if (d.halted_since != null) meta.push(t('veh.halted'));
+    $('#veh-meta').textContent = meta.join(' · ');
+    const delay = $('#veh-delay');
+    delay.textContent = v ? delayText(d.delay_minutes) : t('veh.gone');
+    delay.className = `delay-chip ${v ? delayClass(d.delay_minutes) : 'gone'}`;
+    $('#veh-stops-title').textContent = t('veh.nextStops');
+    const list = $('#veh-stops');
+    const det = live.detail;
+    if (!det) { list.replaceChildren(h('li', { class: 'empty' }, t('panel.loading'))); return; }
+    if (det.error) { list.replaceChildren(h('li', { class: 'error' }, det.error)); return; }
+    const rows = (det.next_stops || []).slice(0, 12).map((ns) => {
+      const late = Number.isFinite(ns.expected) && Number.isFinite(ns.scheduled) ? (ns.expected - ns.scheduled) / 60 : null;
+      return h('li', { class: 'veh-stop', dataset: { stopId: ns.stop_id } },
+        h('button', { type: 'button', class: 'link-btn', onclick: () => { const st = state.stopById.get(String(ns.stop_id)); if (st) { openStop(st); focusStop(st); } } },
+          ns.stop_name || ns.stop_id),
+        h('span', { class: 'when' },
+          h('span', { class: 'mins' }, clockAt(ns.expected)),
+          late != null && Math.abs(late) >= 1
+            ? h('span', { class: `time ${delayClass(late)}` }, `${clockAt(ns.scheduled)} · ${delayText(late)}`)
+            : h('span', { class: 'time' }, t('veh.onTime'))));
+    });
+    list.replaceChildren(...(rows.length ? rows : [h('li', { class: 'empty' }, t('veh.none'))]));
+  }
+
+  $('#vehicle-close').addEventListener('click', closeVehicle);
+
+  // ----- road speeds (TOPIS)
+
+  function parseRoads(fc) {
+    const out = [];
+    for (const f of (fc && fc.features) || []) {
+      const g = f && f.geometry;
+      if (!g || g.type !== 'LineString' || !Array.isArray(g.coordinates) || g.coordinates.length < 2) continue;
+      const p = f.properties || {};
+      const c = g.coordinates;
+      const pts = new Float64Array(c.length * 2);
+      let minx = Infinity, miny = Infinity, maxx = -Infinity, maxy = -Infinity;
+      for (let i = 0; i < c.length; i++) {
+        const x = lonToX(+c[i][0]);
+        const y = latToY(+c[i][1]);
+        pts[2 * i] = x; pts[2 * i + 1] = y;
+        if (x < minx) minx = x; if (x > maxx) maxx = x;
+        if (y < miny) miny = y; if (y > maxy) maxy = y;
+      }
+      if (!Number.isFinite(minx)) continue;
+      const level = CONGESTION[p.congestion] ? p.congestion : 'smooth';
+      out.push({ pts, minx, miny, maxx, maxy, level, props: p });
+    }
+    return out;
+  }
+
+  async function fetchRoads() {
+    if (roads.loading) return;
+    roads.loading = true;
+    try {
+      roads.features = parseRoads(await api('api/v1/roads/speeds.geojson'));
+      roads.at = Date.now();
+      roads.error = null;
+    } catch (e) {
+      roads.error = e.message;
+    } finally {
+      roads.loading = false;
+    }
+    renderRoadsHint();
+    requestRedraw();
+  }
+
+  function setRoadsLayer(on) {
+    roads.on = !!on;
+    clearInterval(roads.timer);
+    roads.timer = null;
+    if (roads.on) {
+      fetchRoads();
+      roads.timer = setInterval(() => { if (!document.hidden) fetchRoads(); }, ROADS_REFRESH_MS);
+    }
+    const input = $('#toggle-roads');
+    if (input) input.checked = roads.on;
+    const key = $('#roads-key');
+    if (key) key.hidden = !roads.on;
+    document.body.dataset.roadsOn = String(roads.on);
+    requestRedraw();
+  }
+
+  function renderRoadsHint() {
+    const el = document.getElementById('roads-hint');
+    if (el) el.textContent = roads.on && roads.at ? fmtInt(roads.features.length) : '';
+  }
+
+  function drawRoads() {
+    if (!roads.on) return 0;
+    // Wash the route lines so the traffic colours read first.
+    ctx.fillStyle = 'rgba(244,245,242,0.6)';
+    ctx.fillRect(0, 0, cssW, cssH);
+    if (!roads.features.length) return 0;
+    const vp = viewportWorld(20);
+    const s = scale();
+    const hx = cssW / 2 - view.cx * s;
+    const hy = cssH / 2 - view.cy * s;
+    const w = clamp(2.5 + (view.zoom - 12) * 0.9, 2.5, 8);
+    ctx.lineJoin = 'round';
+    ctx.lineCap = 'round';
+    let drawn = 0;
+    const trace = (level) => {
+      ctx.beginPath();
+      let n = 0;
+      for (const f of roads.features) {
+        if (level && f.level !== level) continue;
+        if (f.maxx < vp.minx || f.minx > vp.maxx || f.maxy < vp.miny || f.miny > vp.maxy) continue;
+        const p = f.pts;
+        ctx.moveTo(p[0] * s + hx, p[1] * s + hy);
+        for (let i = 2; i < p.length; i += 2) ctx.lineTo(p[i] * s + hx, p[i + 1] * s + hy);
+        n++;
+      }
+      return n;
+    };
+    trace(null);
+    ctx.strokeStyle = 'rgba(255,255,255,0.95)';
+    ctx.lineWidth = w + 3;
+    ctx.stroke();
+    // Worst last, so congestion shows where segments overlap.
+    for (const level of CONGESTION_ORDER) {
+      drawn += trace(level);
+      ctx.strokeStyle = CONGESTION[level];
+      ctx.lineWidth = w;
+      ctx.stroke();
+    }
+    roads.drawn = drawn;
+    return drawn;
+  }
+
+  function distToSegment(px, py, ax, ay, bx, by) {
+    const dx = bx - ax, dy = by - ay;
+    const l2 = dx * dx + dy * dy;
+    const k = l2 ? clamp(((px - ax) * dx + (py - ay) * dy) / l2, 0, 1) : 0;
+    return Math.hypot(px - ax - k * dx, py - ay - k * dy);
+  }
+
+  function roadAt(sx, sy, slack) {
+    if (!roads.on || !roads.features.length) return null;
+    const s = scale();
+    const hx = cssW / 2 - view.cx * s;
+    const hy = cssH / 2 - view.cy * s;
+    let best = null;
+    let bestD = slack;
+    for (const f of roads.features) {
+      const p = f.pts;
+      for (let i = 2; i < p.length; i += 2) {
+        const d = distToSegment(sx, sy, p[i - 2] * s + hx, p[i - 1] * s + hy, p[i] * s + hx, p[i + 1] * s + hy);
+        if (d < bestD) { bestD = d; best = f; }
+      }
+    }
+    return best;
+  }
+
+  function roadTooltip(f) {
+    const p = f.props;
+    const name = (id) => (state.stopById.get(String(id)) || {}).name || id;
+    const kmh = Number.isFinite(p.live_kmh) ? p.live_kmh : p.typical_kmh;
+    return t('cong.segment', {
+      from: name(p.from_stop_id), to: name(p.to_stop_id),
+      kmh: Number.isFinite(kmh) ? t('cong.kmh', { n: Math.round(kmh) }) : '–',
+      level: t(`cong.${f.level}`),
+    });
+  }
+
+  // ----- incidents
+
+  const activeIncidents = () => incidents.items.filter((i) => i.status === 'active');
+
+  async function fetchIncidents() {
+    try {
+      const list = await api('api/v1/incidents');
+      incidents.items = Array.isArray(list) ? list.filter((i) => i && i.incident) : [];
+      incidents.at = Date.now();
+      incidents.error = null;
+    } catch (e) {
+      incidents.error = e.message;
+    }
+    incidents.loaded = true;
+    renderIncidentCount();
+    renderIncidentPanel();
+    requestRedraw();
+  }
+
+  function startIncidents() {
+    fetchIncidents();
+    clearInterval(incidents.timer);
+    incidents.timer = setInterval(() => { if (!document.hidden) fetchIncidents(); }, INCIDENTS_REFRESH_MS);
+  }
+
+  // Where an incident is: its area, else its first known stop, else its vehicle.
+  function incidentPlace(inc) {
+    const b = inc.incident;
+    if (b.area && Number.isFinite(+b.area.lat) && Number.isFinite(+b.area.lon)) {
+      return { x: lonToX(+b.area.lon), y: latToY(+b.area.lat), radius: Math.max(0, +b.area.radius_m || 0), lat: +b.area.lat };
+    }
+    for (const id of b.stops || []) {
+      const st = state.stopById.get(String(id));
+      if (st) return { x: st.x, y: st.y, radius: 0, lat: st.lat };
+    }
+    const v = b.vehicle_id != null ? live.vehicles.get(String(b.vehicle_id)) : null;
+    if (v) return { x: v.x1, y: v.y1, radius: 0, lat: yToLat(v.y1) };
+    return null;
+  }
+
+  const incidentHeader = (inc) => (lang === 'en' && inc.incident.header_en) || inc.incident.header || '';
+  const SEVERITY_COLOR = { severe: '#C92A2A', warning: '#E8590C', info: '#1C7ED6' };
+
+  function drawIncidents() {
+    if (!incidents.on) return 0;
+    const s = scale();
+    let drawn = 0;
+    for (const inc of activeIncidents()) {
+      const at = incidentPlace(inc);
+      if (!at) continue;
+      const x = toScreenX(at.x);
+      const y = toScreenY(at.y);
+      if (x < -200 || y < -200 || x > cssW + 200 || y > cssH + 200) continue;
+      inc.sx = x; inc.sy = y;
+      const color = SEVERITY_COLOR[inc.incident.severity] || SEVERITY_COLOR.warning;
+      if (at.radius > 0) {
+        const mPerWorld = 40075016.686 * Math.cos((at.lat * Math.PI) / 180);
+        const rp = (at.radius / mPerWorld) * s;
+        if (rp > 6) {
+          ctx.beginPath();
+          ctx.arc(x, y, rp, 0, Math.PI * 2);
+          ctx.fillStyle = 'rgba(232, 89, 12, 0.10)';
+          ctx.fill();
+          ctx.setLineDash([6, 4]);
+          ctx.strokeStyle = color;
+          ctx.lineWidth = 1.5;
+          ctx.stroke();
+          ctx.setLineDash([]);
+        }
+      }
+      // A warning sign: a rounded triangle with "!".
+      const k = 11;
+      ctx.beginPath();
+      ctx.moveTo(x, y - k * 1.05);
+      ctx.lineTo(x + k, y + k * 0.75);
+      ctx.lineTo(x - k, y + k * 0.75);
+      ctx.closePath();
+      ctx.lineJoin = 'round';
+      ctx.strokeStyle = '#FFFFFF';
+      ctx.lineWidth = 4;
+      ctx.stroke();
+      ctx.fillStyle = color;
+      ctx.fill();
+      ctx.fillStyle = '#FFFFFF';
+      ctx.font = '700 12px system-ui, sans-serif';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText('!', x, y + 1.5);
+      ctx.textAlign = 'start';
+      drawn++;
+    }
+    document.body.dataset.incidentsDrawn = String(drawn);
+    return drawn;
+  }
+
+  function incidentAt(sx, sy) {
+    if (!incidents.on) return null;
+    for (const inc of activeIncidents()) {
+      if (Number.isFinite(inc.sx) && Math.abs(inc.sx - sx) <= 12 && Math.abs(inc.sy - sy) <= 12) return inc;
+    }
+    return null;
+  }
+
+  function renderIncidentCount() {
+    const n = activeIncidents().length;
+    const badge = $('#incident-count');
+    badge.textContent = String(n);
+    badge.hidden = n === 0;
+    const hint = document.getElementById('incidents-hint');
+    if (hint) hint.textContent = incidents.loaded ? fmtInt(n) : '–';
+  }
+
+  function focusIncident(inc) {
+    const at = incidentPlace(inc);
+    if (!at) return;
+    const z = Math.max(view.zoom, 14);
+    const s = TILE * 2 ** z;
+    const pr = $('#incident-panel').getBoundingClientRect();
+    const cr = canvas.getBoundingClientRect();
+    const freeX = pr.width && pr.width < cr.width * 0.8 ? Math.max(40, (pr.left - cr.left) / 2) : cssW / 2;
+    flyTo({ cx: at.x - (freeX - cssW / 2) / s, cy: at.y, zoom: z }, 700);
+  }
+
+  function fmtPosix(sec) {
+    if (!Number.isFinite(sec)) return '';
+    try {
+      return new Intl.DateTimeFormat(lang === 'ko' ? 'ko-KR' : 'en-GB', {
+        month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false, timeZone: agencyTz(),
+      }).format(new Date(sec * 1000));
+    } catch (_) { return new Date(sec * 1000).toISOString().slice(0, 16); }
+  }
+
+  function renderIncidentPanel() {
+    const body = $('#incident-body');
+    if (!body) return;
+    const foot = $('#incident-foot');
+    foot.textContent = incidents.at ? t('inc.updated', { time: clockOf(incidents.at) }) : '';
+    if (!incidents.loaded) { body.replaceChildren(h('p', { class: 'muted' }, t('panel.loading'))); return; }
+    const items = [];
+    if (incidents.error) items.push(h('p', { class: 'error' }, t('inc.error', { msg: incidents.error })));
+    const list = activeIncidents().sort((a, b) => ['severe', 'warning', 'info'].indexOf(a.incident.severity) - ['severe', 'warning', 'info'].indexOf(b.incident.severity) || b.updated_at - a.updated_at);
+    if (!list.length) {
+      items.push(h('div', { class: 'ridership-empty' },
+        h('p', { class: 'empty-title' }, '✓'),
+        h('p', null, t('inc.none'))));
+    } else {
+      items.push(h('ol', { class: 'incident-list' }, list.map((inc) => {
+        const b = inc.incident;
+        const sev = SEVERITY_COLOR[b.severity] ? b.severity : 'warning';
+        const when = [b.starts_at ? t('inc.since', { time: fmtPosix(b.starts_at) }) : null, b.ends_at ? t('inc.until', { time: fmtPosix(b.ends_at) }) : null].filter(Boolean).join(' · ');
+        const stops = (b.stops || []).map((id) => (state.stopById.get(String(id)) || {}).name || id).slice(0, 6);
+        return h('li', { class: `incident sev-${sev}`, dataset: { incidentId: String(inc.id) } },
+          h('button', { type: 'button', class: 'incident-head', onclick: () => focusIncident(inc) },
+            h('span', { class: `sev-chip sev-${sev}` }, t(`sev.${sev}`)),
+            h('span', { class: 'incident-title' }, incidentHeader(inc))),
+          b.description ? h('p', { class: 'incident-desc' }, b.description) : null,
+          (b.routes || []).length ? h('div', { class: 'incident-routes' }, b.routes.slice(0, 12).map((r) => routeBadge(String(r)))) : null,
+          stops.length ? h('p', { class: 'incident-meta' }, `${t('inc.stops')}: ${stops.join(', ')}`) : null,
+          h('p', { class: 'incident-meta' }, [inc.source === 'operator' ? t('inc.operator') : t('inc.auto'), when].filter(Boolean).join(' · ')));
+      })));
+    }
+    body.replaceChildren(...items);
+  }
+
+  // ----- the legend's live section
+
+  function liveLegendRows() {
+    return [
+      h('li', { class: 'legend-live' },
+        h('span', { class: 'legend-head' }, h('span', { id: 'live-dot', class: 'live-dot', 'aria-hidden': 'true' }), t('legend.live'))),
+      h('li', null,
+        h('label', null,
+          h('input', { type: 'checkbox', id: 'toggle-vehicles', onchange: (e) => { live.vehiclesOn = e.target.checked; if (!live.vehiclesOn) live.hoverId = null; queueFrame(); } }),
+          h('span', { class: 'swatch vehicle-swatch' }),
+          h('span', null, t('legend.vehicles')),
+          h('span', { class: 'count', id: 'vehicles-hint' }, '–'))),
+      h('li', null,
+        h('label', null,
+          h('input', { type: 'checkbox', id: 'toggle-roads', onchange: (e) => setRoadsLayer(e.target.checked) }),
+          h('span', { class: 'swatch roads-swatch' }),
+          h('span', null, t('legend.speeds')),
+          h('span', { class: 'count', id: 'roads-hint' }, ''))),
+      h('li', { id: 'roads-key', class: 'roads-key', hidden: !roads.on },
+        CONGESTION_ORDER.map((level) => h('span', { class: 'key' },
+          h('span', { class: 'key-line', style: { background: CONGESTION[level] } }),
+          t(`cong.${level}`)))),
+      h('li', null,
+        h('label', null,
+          h('input', { type: 'checkbox', id: 'toggle-incidents', onchange: (e) => { incidents.on = e.target.checked; requestRedraw(); } }),
+          h('span', { class: 'swatch incident-swatch' }, '!'),
+          h('span', null, t('legend.incidents')),
+          h('span', { class: 'count', id: 'incidents-hint' }, '–'))),
+    ];
+  }
+
+  function syncLiveLegend() {
+    const tv = $('#toggle-vehicles');
+    if (tv) tv.checked = live.vehiclesOn;
+    const tr = $('#toggle-roads');
+    if (tr) tr.checked = roads.on;
+    const ti = $('#toggle-incidents');
+    if (ti) ti.checked = incidents.on;
+    renderVehicleCount();
+    renderRoadsHint();
+    renderIncidentCount();
+    renderLiveStatus();
+  }
+
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) queueFrame(); });
+
+
   // ------------------------------------------------------------ test hooks --
 
   window.cityosMap = {
@@ -2396,6 +3330,26 @@
     },
     setRidershipLayer,
     refreshRidership: () => fetchRidership(true),
+    selectVehicle,
+    setRoadsLayer,
+  };
+
+  // Live state for tests and devtools: where each vehicle is drawn now, the road layer, incidents.
+  window.cityos = {
+    get vehicles() {
+      const now = performance.now();
+      return [...live.vehicles].map(([id, v]) => {
+        const [x, y] = vehiclePos(v, now);
+        return { vehicle_id: id, lon: xToLon(x), lat: yToLat(y), route_id: v.data.route_id, route_short_name: v.data.route_short_name,
+          color: v.color, delay_minutes: v.data.delay_minutes, next_stop_id: v.data.next_stop_id, last_seen: v.data.last_seen };
+      });
+    },
+    get live() { return { connected: live.connected, at: live.at, selected: live.selected, stopStream: panelStream ? panelStream.readyState : null }; },
+    get roads() { return { on: roads.on, features: roads.features.length, drawn: roads.drawn, at: roads.at, error: roads.error }; },
+    get incidents() { return activeIncidents().map((i) => ({ id: i.id, header: incidentHeader(i), placed: !!incidentPlace(i) })); },
+    selectVehicle,
+    setRoadsLayer,
+    map: window.cityosMap,
   };
 
   // ------------------------------------------------------------------ start --
@@ -2404,7 +3358,8 @@
   renderTitle();
   resize();
   requestRedraw();
-  load().catch((e) => {
+  connectVehicles();
+  load().then(startIncidents).catch((e) => {
     state.loaded = true;
     state.loadError = e.message || String(e);
     renderStatus();

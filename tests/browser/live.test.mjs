@@ -1,0 +1,314 @@
+// End-to-end test of the live city: `cityos demo` runs its simulated fleet, which
+// publishes positions over MQTT; the map must show the vehicles moving, the stop
+// panel and the stop board page must show real-time predictions, and the road
+// speed and incident layers must work, in Korean and English.
+//
+//   cd tests/browser && npm ci && node --test
+//
+// CITYOS_BIN overrides the server binary (default: <repo>/target/debug/cityos).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const BIN = process.env.CITYOS_BIN || path.join(REPO, 'target', 'debug', 'cityos');
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = path.join(HERE, 'out');
+const HEALTH_TIMEOUT_MS = 120_000;
+
+let server = null;
+let browser = null;
+let page = null;
+let setupError = null;
+const consoleErrors = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function serverLog() {
+  try { return fs.readFileSync(server.logPath, 'utf8').split('\n').slice(-40).join('\n'); } catch (_) { return '(no server output)'; }
+}
+
+async function startServer() {
+  if (!fs.existsSync(BIN)) throw new Error(`cityos binary not found at ${BIN}: build it first (cargo build) or set CITYOS_BIN`);
+  fs.mkdirSync(OUT, { recursive: true });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cityos-live-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const logPath = path.join(OUT, 'server-live.log');
+  const log = fs.openSync(logPath, 'w');
+  const proc = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-open', '--mqtt-listen', '127.0.0.1:0'], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, CITYOS_LOG: process.env.CITYOS_LOG || 'info' },
+  });
+  fs.closeSync(log);
+  let exited = null;
+  proc.on('exit', (code, signal) => { exited = { code, signal }; });
+  server = { proc, base, dataDir, logPath };
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  for (;;) {
+    if (exited) throw new Error(`cityos demo exited early (${JSON.stringify(exited)}); its output:\n${serverLog()}`);
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+    } catch (_) { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`cityos demo did not answer /health within ${HEALTH_TIMEOUT_MS / 1000}s:\n${serverLog()}`);
+    await sleep(250);
+  }
+}
+
+async function stopServer() {
+  if (!server) return;
+  const { proc, dataDir } = server;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  server = null;
+}
+process.on('exit', () => { if (server && server.proc.exitCode === null) server.proc.kill('SIGKILL'); });
+
+async function getJson(p) {
+  const res = await fetch(server.base + p, { signal: AbortSignal.timeout(15_000) });
+  const body = await res.json();
+  assert.equal(res.status, 200, `GET ${p} → ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+function watchConsole(p) {
+  p.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(`console: ${msg.text()}`); });
+  p.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+}
+
+// Waits until the simulated fleet has reported, then finds a stop that a vehicle is
+// heading to and whose board has a real-time prediction.
+async function stopWithPrediction(deadlineMs) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const { vehicles } = await getJson('/api/v1/vehicles');
+    const stops = [...new Set(vehicles.map((v) => v.next_stop_id).filter(Boolean))];
+    for (const id of stops) {
+      const board = await getJson(`/api/v1/stops/${encodeURIComponent(id)}/departures?limit=10`);
+      const live = board.items.filter((i) => i.realtime);
+      if (live.length) return { stop_id: id, board, live };
+    }
+    if (Date.now() > deadline) throw new Error(`no stop with a real-time prediction among ${stops.length} next stops of ${vehicles.length} vehicles`);
+    await sleep(1000);
+  }
+}
+
+describe('cityos live city', { timeout: 240_000 }, () => {
+  let target = null; // { stop_id, board, live }
+
+  before(async () => {
+    try {
+      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium`);
+      await startServer();
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
+      page = await context.newPage();
+      watchConsole(page);
+    } catch (err) {
+      setupError = err;
+    }
+  }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
+
+  const step = (name, fn) => it(name, async () => {
+    if (setupError) throw setupError;
+    await fn();
+  });
+
+  after(async () => {
+    try {
+      if (page) await page.screenshot({ path: path.join(OUT, 'live-last.png') }).catch(() => {});
+      if (browser) await browser.close();
+    } finally {
+      await stopServer();
+    }
+  });
+
+  step('shows live vehicles on the map and moves them', async () => {
+    await page.goto(`${server.base}/`);
+    await page.waitForFunction(() => Number(document.body.dataset.routesDrawn) > 0, null, { timeout: 30_000 });
+    // The fleet publishes every 10 s from start; the stream brings them in.
+    await page.waitForFunction(() => window.cityos.vehicles.length > 0 && Number(document.body.dataset.vehiclesDrawn) > 0, null, { timeout: 40_000 });
+    const api = await getJson('/api/v1/vehicles');
+    const shown = await page.evaluate(() => window.cityos.vehicles);
+    const apiIds = new Set(api.vehicles.map((v) => v.vehicle_id));
+    assert.ok(shown.some((v) => apiIds.has(v.vehicle_id)), 'the map shows the vehicles the API lists');
+    const count = Number((await page.textContent('#count-vehicles')).replace(/\D/g, ''));
+    assert.ok(count > 0 && count === (await page.evaluate(() => window.cityos.vehicles.length)), `summary says ${count}`);
+    // Each vehicle is drawn in its route's colour.
+    for (const v of shown.slice(0, 5)) {
+      const a = api.vehicles.find((x) => x.vehicle_id === v.vehicle_id);
+      if (a && a.route_color) assert.equal(v.color.toUpperCase(), a.route_color.toUpperCase());
+    }
+    await page.screenshot({ path: path.join(OUT, 'live-vehicles.png') });
+
+    // Positions glide between fixes: within 40 s at least one vehicle is somewhere else.
+    const before = new Map(shown.map((v) => [v.vehicle_id, [v.lon, v.lat]]));
+    const moved = await page.waitForFunction((before) => window.cityos.vehicles.filter((v) => {
+      const b = before[v.vehicle_id];
+      return b && Math.hypot(v.lon - b[0], v.lat - b[1]) > 2e-5; // ~2 m
+    }).length, Object.fromEntries(before), { timeout: 40_000, polling: 500 });
+    assert.ok(await moved.jsonValue() >= 1);
+  });
+
+  step('names a vehicle on hover and opens it on click', async () => {
+    // One away from stops: a click on a stop opens the stop (buses dwell there).
+    const v = await page.waitForFunction(() => window.cityos.vehicles.find((x) => x.route_short_name &&
+      !window.cityosMap.stops.some((s) => Math.abs(s.lat - x.lat) < 4e-4 && Math.abs(s.lon - x.lon) < 5e-4)), null, { timeout: 20_000, polling: 500 })
+      .then((h) => h.jsonValue());
+    assert.ok(v, 'a vehicle with a route name');
+    await page.evaluate((v) => window.cityosMap.setView(v.lon, v.lat, 17), v);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const box = await page.locator('#map').boundingBox();
+    const [x, y] = await page.evaluate((id) => {
+      const now = window.cityos.vehicles.find((o) => o.vehicle_id === id);
+      return window.cityosMap.project(now.lon, now.lat);
+    }, v.vehicle_id);
+    await page.mouse.move(box.x + x, box.y + y);
+    const tip = page.locator('#tooltip');
+    await tip.waitFor({ state: 'visible', timeout: 5000 });
+    const text = await tip.textContent();
+    assert.ok(text.includes(v.route_short_name), `tooltip "${text}" names route ${v.route_short_name}`);
+    assert.match(text, /late|early|On time/, 'the tooltip says how late the vehicle is');
+    await page.mouse.click(box.x + x, box.y + y);
+    const panel = page.locator('#vehicle-panel');
+    await panel.waitFor({ state: 'visible', timeout: 5000 });
+    assert.equal((await page.textContent('#veh-route')).trim(), v.route_short_name);
+    await page.locator('#veh-stops .veh-stop, #veh-stops .empty').first().waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: path.join(OUT, 'live-vehicle.png') });
+    await page.click('#vehicle-close');
+    await panel.waitFor({ state: 'hidden' });
+  });
+
+  step('makes the stop panel a live board and closes its stream with it', async () => {
+    target = await stopWithPrediction(30_000);
+    assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), target.stop_id));
+    await page.locator('#stop-panel .departure[data-realtime="true"]').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.evaluate(() => window.cityos.live.stopStream), 1, 'the stop stream is open');
+    const row = page.locator('#stop-panel .departure[data-realtime="true"]').first();
+    assert.equal(await row.locator('.live-icon').count(), 1, 'a real-time row carries the live icon');
+    assert.match(await row.locator('.mins').textContent(), /min|Now/);
+    const href = await page.getAttribute('#panel-board', 'href');
+    assert.equal(href, `board?stop=${encodeURIComponent(target.stop_id)}`);
+    await page.screenshot({ path: path.join(OUT, 'live-stop-panel.png') });
+    await page.click('#panel-close');
+    assert.equal(await page.evaluate(() => window.cityos.live.stopStream), null, 'closing the panel closes the stream');
+  });
+
+  step('toggles the road speed layer with its legend', async () => {
+    const api = await getJson('/api/v1/roads/speeds.geojson');
+    await page.evaluate(() => window.cityosMap.fit());
+    const toggle = page.locator('#toggle-roads');
+    assert.equal(await toggle.isChecked(), false);
+    assert.equal(await page.isVisible('#roads-key'), false);
+    await toggle.check();
+    await page.waitForFunction(() => window.cityos.roads.at != null, null, { timeout: 10_000 });
+    const roads = await page.evaluate(() => window.cityos.roads);
+    assert.equal(roads.error, null);
+    assert.ok(roads.features >= api.features.length, `page has ${roads.features} segments, API ${api.features.length}`);
+    if (roads.features) {
+      await page.waitForFunction(() => window.cityos.roads.drawn > 0, null, { timeout: 5000 });
+    }
+    assert.equal(await page.isVisible('#roads-key'), true, 'the congestion legend shows');
+    assert.deepEqual((await page.locator('#roads-key .key').allTextContents()).map((s) => s.trim()), ['Smooth', 'Slow', 'Congested']);
+    assert.equal(await page.evaluate(() => document.body.dataset.roadsOn), 'true');
+    await page.screenshot({ path: path.join(OUT, 'live-roads.png') });
+    await toggle.uncheck();
+    assert.equal(await page.evaluate(() => document.body.dataset.roadsOn), 'false');
+    assert.equal(await page.isVisible('#roads-key'), false);
+  });
+
+  step('lists active incidents', async () => {
+    const api = await getJson('/api/v1/incidents');
+    const active = api.filter((i) => i.status === 'active');
+    await page.click('#open-incidents');
+    await page.locator('#incident-panel').waitFor({ state: 'visible' });
+    await page.locator('#incident-body .incident, #incident-body .ridership-empty').first().waitFor({ timeout: 10_000 });
+    if (active.length) {
+      assert.ok(await page.locator('#incident-body .incident').count() >= 1);
+    } else {
+      assert.match(await page.textContent('#incident-body'), /No incidents/);
+      assert.equal(await page.isVisible('#incident-count'), false, 'no badge when nothing is going on');
+    }
+    await page.click('#incident-panel .panel-x');
+    await page.locator('#incident-panel').waitFor({ state: 'hidden' });
+  });
+
+  step('renders the live parts in Korean and English', async () => {
+    await page.click('#lang-ko');
+    assert.equal((await page.textContent('[data-i18n="summary.vehicles"]')).trim(), '운행 차량');
+    assert.equal((await page.textContent('#open-incidents .tool-label')).trim(), '돌발');
+    assert.match(await page.textContent('#legend-list'), /실시간/);
+    assert.match(await page.textContent('#legend-list'), /도로 소통/);
+    await page.screenshot({ path: path.join(OUT, 'live-ko.png') });
+    await page.click('#lang-en');
+    assert.equal((await page.textContent('[data-i18n="summary.vehicles"]')).trim(), 'Vehicles');
+    assert.match(await page.textContent('#legend-list'), /Road speeds/);
+  });
+
+  step('shows real-time predictions on the stop board page, with a clock, in both languages', async () => {
+    assert.ok(target, 'a stop with predictions was found earlier');
+    const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    watchConsole(board);
+    await board.goto(`${server.base}/board?stop=${encodeURIComponent(target.stop_id)}&lang=ko`);
+    await board.waitForFunction(() => Number(document.body.dataset.realtimeRows) > 0, null, { timeout: 20_000 });
+    assert.equal(await board.evaluate(() => document.body.dataset.state), 'live');
+    assert.equal((await board.textContent('#stop-name')).trim(), target.board.stop_name);
+    assert.match(await board.textContent('#clock'), /^\d{2}:\d{2}:\d{2}$/);
+    const row = board.locator('.row[data-realtime="true"]').first();
+    assert.equal(await row.locator('.live-icon').count(), 1);
+    assert.match(await row.textContent(), /실시간/);
+    assert.match(await row.locator('.mins').textContent(), /분|곧 도착/);
+    const badge = await row.locator('.badge').textContent();
+    assert.ok(target.board.items.some((i) => (i.route_short_name || i.route_id) === badge), `badge ${badge}`);
+    assert.equal((await board.textContent('[data-i18n="col.dest"]')).trim(), '행선지');
+    await board.screenshot({ path: path.join(OUT, 'board-ko.png') });
+
+    await board.click('.lang button[data-lang="en"]');
+    assert.equal((await board.textContent('#kicker')).trim(), 'Next arrivals');
+    assert.match(await board.locator('.row[data-realtime="true"]').first().textContent(), /Live/);
+    await board.setViewportSize({ width: 390, height: 844 });
+    await board.screenshot({ path: path.join(OUT, 'board-phone.png') });
+
+    // The board keeps updating by itself.
+    const first = await board.textContent('#conn');
+    await board.waitForFunction((t) => document.querySelector('#conn').textContent !== t, first, { timeout: 15_000 });
+
+    // Without a stop it says what to do.
+    await board.goto(`${server.base}/board`);
+    assert.equal(await board.evaluate(() => document.body.dataset.state), 'nostop');
+    assert.ok(await board.isVisible('#message'));
+    await board.close();
+  });
+
+  step('logged no console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});
