@@ -261,6 +261,35 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     await page.locator('#incident-panel').waitFor({ state: 'hidden' });
   });
 
+  step('marks an incident on the map and lists it in both languages', async () => {
+    // The demo raises none by itself (detected ones wait for an operator): serve one.
+    const stop = (await getJson('/api/v1/stops.geojson')).features[0];
+    const [lon, lat] = stop.geometry.coordinates;
+    const now = Math.floor(Date.now() / 1000);
+    const fake = [{
+      id: 7, status: 'active', source: 'operator', created_at: now - 600, updated_at: now - 60,
+      incident: {
+        header: '도로 공사로 우회 운행', header_en: 'Detour for road works', description: null, cause: 'construction', effect: 'detour',
+        severity: 'warning', routes: [], stops: [stop.properties.stop_id], area: { lat, lon, radius_m: 300 }, starts_at: now - 600, ends_at: null, vehicle_id: null,
+      },
+    }];
+    const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    watchConsole(p);
+    await p.route('**/api/v1/incidents', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(fake) }));
+    await p.goto(`${server.base}/`);
+    await p.evaluate(() => localStorage.setItem('cityos.lang', 'ko'));
+    await p.reload();
+    await p.waitForFunction(() => Number(document.body.dataset.incidentsDrawn) === 1, null, { timeout: 20_000 });
+    assert.equal((await p.textContent('#incident-count')).trim(), '1');
+    await p.click('#open-incidents');
+    await p.locator('#incident-body .incident').first().waitFor();
+    assert.match(await p.textContent('#incident-body .incident-title'), /도로 공사로 우회 운행/);
+    await p.screenshot({ path: path.join(OUT, 'live-incident.png') });
+    await p.click('#lang-en');
+    assert.match(await p.textContent('#incident-body .incident-title'), /Detour for road works/);
+    await p.close();
+  });
+
   step('renders the live parts in Korean and English', async () => {
     await page.click('#lang-ko');
     assert.equal((await page.textContent('[data-i18n="summary.vehicles"]')).trim(), '운행 차량');

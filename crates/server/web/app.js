@@ -3229,7 +3229,7 @@
     const body = $('#incident-body');
     if (!body) return;
     const foot = $('#incident-foot');
-    foot.textContent = incidents.at ? t('inc.updated', { time: clockOf(incidents.at) }) : '';
+    foot.textContent = incidents.at ? t('inc.updated', { time: clockAt(incidents.at / 1000, true) }) : '';
     if (!incidents.loaded) { body.replaceChildren(h('p', { class: 'muted' }, t('panel.loading'))); return; }
     const items = [];
     if (incidents.error) items.push(h('p', { class: 'error' }, t('inc.error', { msg: incidents.error })));
