@@ -346,7 +346,10 @@ describe('cityos web map', { timeout: 300_000 }, () => {
   const digits = (s) => Number(String(s).replace(/\D/g, ''));
 
   async function openRidershipPanel(p) {
+    // Opening refetches; wait for that answer, not one fetched earlier (say, with a stop panel).
+    const prev = await p.evaluate(() => window.cityosMap.ridership.at);
     await p.click('#open-ridership');
+    await p.waitForFunction((prev) => { const r = window.cityosMap.ridership; return r.loaded && r.at !== prev; }, prev, { timeout: 15_000 });
     await p.locator('#ridership-panel').waitFor({ state: 'visible' });
     await p.locator('#ridership-panel .ridership-chart, #ridership-panel .ridership-empty').first().waitFor({ state: 'visible', timeout: 15_000 });
     return p.evaluate(() => window.cityosMap.ridership);

@@ -2905,6 +2905,8 @@
   async function loadVehicleDetail() {
     const id = live.selected;
     if (!id) return;
+    // A vehicle that left the live map (its trip ended) has nothing more to say.
+    if (!live.vehicles.has(id) && live.detail) { renderVehiclePanel(); return; }
     try {
       const d = await api(`api/v1/vehicles/${encodeURIComponent(id)}`);
       if (live.selected !== id) return;
