@@ -337,6 +337,37 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     await board.close();
   });
 
+  step('the stop board reconnects when its stream fails, and shows alerts for its stop', async () => {
+    assert.ok(target, 'a stop with predictions was found earlier');
+    const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    // Chromium logs the refused stream as a console error: expected here, so not watched.
+    const pageErrors = [];
+    board.on('pageerror', (e) => pageErrors.push(e.message));
+    let refused = 0;
+    await board.route('**/departures/stream?*', (route) => {
+      if (refused++ === 0) return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"try later"}}' });
+      return route.continue();
+    });
+    const now = Math.floor(Date.now() / 1000);
+    await board.route('**/api/v1/incidents', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify([{
+      id: 9, status: 'active', source: 'operator', created_at: now, updated_at: now,
+      incident: { header: '이 정류장 임시 이전', header_en: 'Stop moved for the day', cause: 'construction', effect: 'stop_moved', severity: 'warning',
+        routes: [], stops: [target.stop_id], area: null, starts_at: null, ends_at: null, vehicle_id: null },
+    }]) }));
+    await board.goto(`${server.base}/board?stop=${encodeURIComponent(target.stop_id)}&lang=en`);
+    await board.waitForFunction(() => document.body.dataset.state === 'offline', null, { timeout: 10_000 });
+    assert.match(await board.textContent('#conn'), /Reconnecting/);
+    await board.waitForFunction(() => document.body.dataset.state === 'live' && Number(document.body.dataset.realtimeRows) > 0, null, { timeout: 15_000 });
+    assert.ok(refused >= 2, 'the board asked again');
+    await board.waitForFunction(() => document.body.dataset.alerts === '1', null, { timeout: 10_000 });
+    assert.match(await board.textContent('#alerts'), /Stop moved for the day/);
+    await board.click('.lang button[data-lang="ko"]');
+    assert.match(await board.textContent('#alerts'), /이 정류장 임시 이전/);
+    await board.screenshot({ path: path.join(OUT, 'board-alert.png') });
+    assert.deepEqual(pageErrors, []);
+    await board.close();
+  });
+
   step('logged no console errors', () => {
     assert.deepEqual(consoleErrors, []);
   });

@@ -122,7 +122,7 @@
     return L > 0.4 ? '#1D2330' : '#FFFFFF';
   }
 
-  const state = { board: null, status: stopId ? 'connecting' : 'nostop', error: null, lastUpdate: null, retryAt: null };
+  const state = { board: null, status: stopId ? 'connecting' : 'nostop', error: null, lastUpdate: null, retryAt: null, incidents: [] };
 
   // ----- clock (in the agency's zone once the board says which)
 
@@ -237,6 +237,7 @@
       if (!rows.length) showMessage(t('noneTitle'), t('none'));
     }
     $('#rows').replaceChildren(...rows);
+    renderAlerts();
     document.body.dataset.rows = String(rows.length);
     document.body.dataset.realtimeRows = String(realtime);
     document.body.dataset.state = state.status;
@@ -336,6 +337,30 @@
     retryTimer = setTimeout(connect, wait);
   }
 
+  // ----- service alerts for this stop or the routes that call here
+
+  async function fetchIncidents() {
+    try {
+      const res = await fetch('api/v1/incidents', { headers: { Accept: 'application/json' } });
+      if (!res.ok) return;
+      const list = await res.json();
+      state.incidents = Array.isArray(list) ? list.filter((i) => i && i.status === 'active' && i.incident) : [];
+      renderAlerts();
+    } catch (_) { /* the board itself says when the server is away */ }
+  }
+
+  function renderAlerts() {
+    const routes = new Set(((state.board && state.board.items) || []).map((i) => String(i.route_id)));
+    const mine = state.incidents.filter((i) => (i.incident.stops || []).map(String).includes(stopId)
+      || (i.incident.routes || []).some((r) => routes.has(String(r))));
+    const el = $('#alerts');
+    el.replaceChildren(...mine.slice(0, 3).map((i) => h('li', { class: `alert sev-${i.incident.severity || 'warning'}` },
+      h('span', { class: 'alert-sign', 'aria-hidden': 'true' }, '!'),
+      (lang === 'en' && i.incident.header_en) || i.incident.header || '')));
+    el.hidden = mine.length === 0;
+    document.body.dataset.alerts = String(mine.length);
+  }
+
   for (const b of document.querySelectorAll('.lang button')) {
     b.addEventListener('click', () => {
       lang = b.dataset.lang;
@@ -350,5 +375,9 @@
   render();
   tick();
   setInterval(tick, 1000);
-  if (stopId) connect();
+  if (stopId) {
+    connect();
+    fetchIncidents();
+    setInterval(fetchIncidents, 60000);
+  }
 })();
