@@ -53,6 +53,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         simulated_hours: i64,
     },
+    /// Vehicle positions end to end through MQTT (broker, decode, validate,
+    /// match, predict) from a separate load process, vs Mosquitto alone relaying.
+    Mqtt {
+        /// Size of the generated city whose morning peak is the load.
+        #[arg(long, default_value = "large")]
+        size: cityos_sim::CitySize,
+        /// Messages Mosquitto relays in its run.
+        #[arg(long, default_value_t = 1_000_000)]
+        relay_messages: u64,
+    },
     /// Nearby-stop queries per second in process, vs a linear scan of all stops.
     Nearby {
         /// The feed [default: a generated large city].
@@ -69,10 +79,12 @@ pub enum BenchCommand {
 /// Arguments of the hidden worker command.
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
-    /// `ours` or `gtfs-structures`.
-    loader: String,
-    /// The feed.
-    feed: PathBuf,
+    /// `ours` or `gtfs-structures` (load a feed), `vehicles` or
+    /// `relay-publisher` (MQTT load).
+    kind: String,
+    /// The kind's own arguments (for the loaders: the feed).
+    #[arg(allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 /// One measured load.
@@ -96,14 +108,20 @@ fn peak_rss_kib() -> u64 {
 
 /// Runs one load in this (fresh) process and prints `seconds peak_kib stop_times`.
 pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    match args.kind.as_str() {
+        "vehicles" => return crate::bench_mqtt::vehicles_worker(&args.args),
+        "relay-publisher" => return crate::bench_mqtt::relay_publisher(&args.args),
+        _ => {}
+    }
+    let feed = PathBuf::from(args.args.first().context("the loader needs a feed")?);
     let started = Instant::now();
-    let stop_times = match args.loader.as_str() {
+    let stop_times = match args.kind.as_str() {
         "ours" => {
-            let (network, _) = load_network(&args.feed, &|_| {})?;
+            let (network, _) = load_network(&feed, &|_| {})?;
             network.data().stop_times.len()
         }
         "gtfs-structures" => {
-            let gtfs = gtfs_structures::Gtfs::from_path(&args.feed)
+            let gtfs = gtfs_structures::Gtfs::from_path(&feed)
                 .map_err(|e| anyhow::anyhow!("gtfs-structures could not load the feed: {e}"))?;
             gtfs.trips.values().map(|t| t.stop_times.len()).sum()
         }
@@ -160,6 +178,10 @@ fn generated(
 pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<()> {
     match command {
         BenchCommand::Gtfs { feed, runs } => bench_gtfs(feed, runs),
+        BenchCommand::Mqtt {
+            size,
+            relay_messages,
+        } => crate::bench_mqtt::bench_mqtt(size, relay_messages).await,
         BenchCommand::Import { stop_times } => bench_import(stop_times).await,
         BenchCommand::Nearby {
             feed,

@@ -250,3 +250,85 @@ pub async fn bench_relay(
         broker_dropped,
     })
 }
+
+/// One device of a load run: its id, its password, and the payloads it
+/// sends, in order.
+#[derive(Debug, Clone)]
+pub struct DeviceLoad {
+    /// The device id (a vehicle).
+    pub device_id: String,
+    /// Its password (an API key).
+    pub password: String,
+    /// Its messages, in the order it sends them.
+    pub payloads: Vec<Vec<u8>>,
+}
+
+/// Connects every device to the broker at `host:port` and publishes their
+/// messages at QoS 0 as fast as the connections take them, interleaved in
+/// the order `order` gives (indices into `devices`; each device's own
+/// messages go in their order). Returns once everything is written and
+/// every device has disconnected. Run it in its own process, as real load.
+pub async fn publish_as_devices(
+    host: &str,
+    port: u16,
+    devices: Vec<DeviceLoad>,
+    order: &[u32],
+) -> Result<(), MqttError> {
+    let mut clients = Vec::with_capacity(devices.len());
+    let mut loops = Vec::with_capacity(devices.len());
+    for device in &devices {
+        let broker = BrokerUrl {
+            host: host.to_owned(),
+            port,
+            username: Some(device.device_id.clone()),
+            password: Some(device.password.clone()),
+        };
+        let topic = device_topic(DeviceRole::Vehicle, &device.device_id)
+            .ok_or_else(|| MqttError::InvalidDeviceId(device.device_id.clone()))?;
+        let (client, mut eventloop) = AsyncClient::new(broker.options(&device.device_id), 256);
+        // Connected before any load starts, so connection setup is not measured.
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(rumqttc::Packet::ConnAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => return Err(crate::device::connection_error(&broker, e)),
+            }
+        }
+        loops.push(tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }));
+        clients.push((client, topic));
+    }
+    let mut next = vec![0usize; devices.len()];
+    for &d in order {
+        let d = d as usize;
+        let (Some((client, topic)), Some(device)) = (clients.get(d), devices.get(d)) else {
+            continue;
+        };
+        let Some(payload) = device.payloads.get(next[d]) else {
+            continue;
+        };
+        next[d] += 1;
+        client
+            .publish_bytes(
+                topic.clone(),
+                QoS::AtMostOnce,
+                false,
+                Bytes::copy_from_slice(payload),
+            )
+            .await
+            .map_err(|_| MqttError::Stopped)?;
+    }
+    for (client, _) in &clients {
+        client.disconnect().await.map_err(|_| MqttError::Stopped)?;
+    }
+    for handle in loops {
+        let _ = handle.await;
+    }
+    Ok(())
+}

@@ -61,7 +61,9 @@ pub mod ingest;
 pub mod mosquitto;
 pub mod topic;
 
-pub use bench::{PublisherArgs, RelayBroker, RelayReport, bench_relay};
+pub use bench::{
+    DeviceLoad, PublisherArgs, RelayBroker, RelayReport, bench_relay, publish_as_devices,
+};
 pub use broker::{Broker, BrokerConfig, BrokerStats, DEFAULT_PORT, INGEST_USERNAME};
 pub use device::DeviceClient;
 pub use ingest::{BrokerUrl, Ingest, IngestConfig, IngestStats, Message};
