@@ -2783,6 +2783,7 @@
     let drawn = 0;
     let selectedAt = null;
     ctx.lineJoin = 'round';
+    if (live.selected) drawSelectedRoute(s, hx, hy);
     ctx.font = `700 ${Math.round(clamp(r * 1.3, 10, 12))}px system-ui, sans-serif`;
     ctx.textBaseline = 'middle';
     for (const [id, v] of live.vehicles) {
@@ -2834,6 +2835,27 @@
       ctx.stroke();
     }
     return drawn;
+  }
+
+  // The selected vehicle's route stands out over the network.
+  function drawSelectedRoute(s, hx, hy) {
+    const v = live.vehicles.get(live.selected);
+    const route = v && state.routeById.get(String(v.data.route_id));
+    if (!route) return;
+    ctx.beginPath();
+    for (const line of route.lines) {
+      const p = line.pts;
+      ctx.moveTo(p[0] * s + hx, p[1] * s + hy);
+      for (let i = 2; i < p.length; i += 2) ctx.lineTo(p[i] * s + hx, p[i + 1] * s + hy);
+    }
+    const w = route.width * clamp(1 + (view.zoom - 12) * 0.12, 0.7, 1.8) + 3;
+    ctx.lineCap = 'round';
+    ctx.strokeStyle = '#FFFFFF';
+    ctx.lineWidth = w + 4;
+    ctx.stroke();
+    ctx.strokeStyle = route.color;
+    ctx.lineWidth = w;
+    ctx.stroke();
   }
 
   function vehicleAt(sx, sy, slack) {
