@@ -1669,7 +1669,7 @@
               onclick: () => { const v = live.vehicles.get(vid); if (v) { selectVehicle(vid); flyTo({ cx: v.x1, cy: v.y1, zoom: Math.max(view.zoom, 15) }); } },
             }, t('dep.vehicle', { id: vid })) : null)),
         h('span', { class: 'when' },
-          h('span', { class: mins <= 2 ? 'mins soon' : 'mins', title: rt ? t('dep.live') : t('dep.scheduled') }, rt ? LIVE_ICON() : null, depAway(mins)),
+          h('span', { class: mins <= 2 ? 'mins soon' : 'mins', title: rt ? t('dep.live') : t('dep.scheduled') }, rt ? LIVE_ICON() : null, rt ? h('span', { class: 'visually-hidden' }, `${t('dep.live')} `) : null, depAway(mins)),
           h('span', { class: 'time' }, nextDay ? `${t('dep.tomorrow')} ${clock}` : clock))));
     }
     if (!items.length && state.panel.status === 'ok') rows.push(h('li', { class: 'empty' }, t('panel.none')));

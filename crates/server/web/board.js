@@ -72,7 +72,7 @@
 
   const params = new URLSearchParams(location.search);
   const stopId = (params.get('stop') || '').trim();
-  const limit = Math.min(30, Math.max(1, Number(params.get('limit')) || 10));
+  const limit = Math.min(30, Math.max(1, Number(params.get('limit')) || 12));
   const LANG_KEY = 'cityos.lang';
 
   function initialLang() {
@@ -238,11 +238,22 @@
     }
     $('#rows').replaceChildren(...rows);
     renderAlerts();
+    fitRows();
     document.body.dataset.rows = String(rows.length);
     document.body.dataset.realtimeRows = String(realtime);
     document.body.dataset.state = state.status;
     renderConn();
   }
+
+  // A wall display can't scroll: on wide screens, drop the rows that would fall below the fold.
+  function fitRows() {
+    const list = $('#rows');
+    if (window.innerWidth < 900) return;
+    const foot = document.querySelector('footer');
+    while (list.children.length > 3 && foot.getBoundingClientRect().bottom > window.innerHeight + 1) list.lastElementChild.remove();
+    document.body.dataset.rowsShown = String(list.children.length);
+  }
+  window.addEventListener('resize', () => render());
 
   function renderConn() {
     const el = $('#conn');
