@@ -3325,7 +3325,26 @@
     renderLiveStatus();
   }
 
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) queueFrame(); });
+  // A hidden tab lets go of its streams after a while (browsers allow a handful of
+  // connections per server, shared by all tabs) and takes them up again when shown.
+  let hiddenTimer = null;
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      clearTimeout(hiddenTimer);
+      hiddenTimer = setTimeout(() => {
+        if (live.source) { live.source.close(); live.source = null; }
+        clearTimeout(live.retry);
+        live.connected = false;
+        renderLiveStatus();
+        if (panelStream) closeStopStream();
+      }, 30000);
+      return;
+    }
+    clearTimeout(hiddenTimer);
+    connectVehicles();
+    if (state.selected && !panelStream) openStopStream(state.selected);
+    queueFrame();
+  });
 
 
   // ------------------------------------------------------------ test hooks --

@@ -386,6 +386,22 @@
   render();
   tick();
   setInterval(tick, 1000);
+  // A phone that put the board away lets go of the stream after a minute; a display never does.
+  let hiddenTimer = null;
+  document.addEventListener('visibilitychange', () => {
+    if (!stopId) return;
+    clearTimeout(hiddenTimer);
+    if (document.hidden) {
+      hiddenTimer = setTimeout(() => {
+        clearTimeout(retryTimer);
+        clearTimeout(watchdog);
+        if (source) { source.close(); source = null; }
+      }, 60000);
+    } else if (!source) {
+      connect();
+    }
+  });
+
   if (stopId) {
     connect();
     fetchIncidents();
