@@ -296,8 +296,18 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     assert.equal((await page.textContent('#open-incidents .tool-label')).trim(), '돌발');
     assert.match(await page.textContent('#legend-list'), /실시간/);
     assert.match(await page.textContent('#legend-list'), /도로 소통/);
+    // The live stop board in the panel speaks Korean too.
+    assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), target.stop_id));
+    const row = page.locator('#stop-panel .departure[data-realtime="true"]').first();
+    await row.waitFor({ timeout: 15_000 });
+    assert.match(await row.locator('.mins').textContent(), /실시간.*(분 후|곧 출발)/);
+    assert.match(await row.locator('.dep-sub').textContent(), /지연|빠름|정시/);
+    assert.match(await page.textContent('#panel-board'), /정류장 안내판/);
     await page.screenshot({ path: path.join(OUT, 'live-ko.png') });
     await page.click('#lang-en');
+    assert.match(await row.locator('.mins').textContent(), /Live.*(min|Now)/);
+    assert.match(await row.locator('.dep-sub').textContent(), /late|early|On time/);
+    await page.click('#panel-close');
     assert.equal((await page.textContent('[data-i18n="summary.vehicles"]')).trim(), 'Vehicles');
     assert.match(await page.textContent('#legend-list'), /Road speeds/);
   });
