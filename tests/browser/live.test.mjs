@@ -340,6 +340,11 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     const first = await board.textContent('#conn');
     await board.waitForFunction((t) => document.querySelector('#conn').textContent !== t, first, { timeout: 15_000 });
 
+    // Its map link opens the map on this stop.
+    await Promise.all([board.waitForNavigation(), board.click('#map-link')]);
+    await board.locator('#stop-panel').waitFor({ state: 'visible', timeout: 20_000 });
+    assert.equal((await board.textContent('#stop-name')).trim(), target.board.stop_name);
+
     // Without a stop it says what to do.
     await board.goto(`${server.base}/board`);
     assert.equal(await board.evaluate(() => document.body.dataset.state), 'nostop');

@@ -3402,7 +3402,12 @@
   resize();
   requestRedraw();
   connectVehicles();
-  load().then(startIncidents).catch((e) => {
+  load().then(() => {
+    startIncidents();
+    // `/?stop=<stop_id>` opens that stop (the stop board links back here so).
+    const st = pinned.get('stop') && state.stopById.get(pinned.get('stop'));
+    if (st) { openStop(st); focusStop(st, Math.max(view.zoom, 15), true); }
+  }).catch((e) => {
     state.loaded = true;
     state.loadError = e.message || String(e);
     renderStatus();

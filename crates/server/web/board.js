@@ -196,7 +196,7 @@
     $('#stop-name').textContent = name;
     document.title = `${name} · ${t('title')}`;
     $('#stop-id').textContent = stopId ? t('stopId', { id: stopId }) : '';
-    $('#map-link').href = './';
+    $('#map-link').href = stopId ? `./?stop=${encodeURIComponent(stopId)}` : './';
 
     $('#message').hidden = true;
     const rows = [];
