@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Settings shared by every command that touches the store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt.
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt, poll_positions.
     #[arg(long, env = "CITYOS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other files [default: ./cityos-data].
@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// An external MQTT broker to subscribe to instead, e.g. `mqtt://user:pass@host:1883`.
     #[arg(long, env = "CITYOS_MQTT")]
     pub mqtt: Option<String>,
+    /// A GTFS-realtime VehiclePositions feed to poll every 10 s (repeat for several).
+    #[arg(long = "poll-positions", env = "CITYOS_POLL_POSITIONS", value_delimiter = ',')]
+    pub poll_positions: Vec<String>,
 }
 
 /// The config file's contents; every key optional.
@@ -57,6 +60,7 @@ struct FileConfig {
     fare_rules: Option<PathBuf>,
     mqtt_listen: Option<String>,
     mqtt: Option<String>,
+    poll_positions: Option<Vec<String>>,
 }
 
 /// Settings after merging every source.
@@ -76,6 +80,8 @@ pub struct Settings {
     pub fare_rules: Option<PathBuf>,
     /// Where MQTT comes from; `None` when switched off.
     pub mqtt: Option<cityos_server::mqtt::MqttSource>,
+    /// GTFS-realtime VehiclePositions URLs to poll.
+    pub poll_positions: Vec<String>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -154,6 +160,16 @@ impl Settings {
                 ([127, 0, 0, 1], cityos_mqtt::DEFAULT_PORT),
             ))),
         };
+        let poll_positions = match serve.map(|s| s.poll_positions.clone()) {
+            Some(urls) if !urls.is_empty() => urls,
+            _ => file.poll_positions.unwrap_or_default(),
+        };
+        for url in &poll_positions {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "poll_positions '{url}' is not an http:// or https:// URL"
+            );
+        }
         Ok(Settings {
             data_dir,
             database,
@@ -162,6 +178,7 @@ impl Settings {
             city_name,
             fare_rules,
             mqtt,
+            poll_positions,
         })
     }
 }
@@ -198,6 +215,7 @@ mod tests {
             fare_rules: None,
             mqtt_listen: None,
             mqtt: None,
+            poll_positions: Vec::new(),
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

@@ -254,6 +254,7 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
             fare_rules: rules,
             mqtt_listen: Some("off".to_owned()),
             mqtt: None,
+            poll_positions: Vec::new(),
         };
         Settings::resolve(store_args, Some(&serve))
     };
@@ -494,6 +495,14 @@ async fn serve_http(
         eprintln!(
             "MQTT broker for devices on {addr} (username = device id, password = its API key)"
         );
+    }
+    for url in &settings.poll_positions {
+        eprintln!("polling vehicle positions from {url} every 10 s");
+        tokio::spawn(cityos_server::realtime::poll_positions(
+            state.clone(),
+            url.clone(),
+            std::time::Duration::from_secs(10),
+        ));
     }
     on_ready(&state, mqtt.as_ref().and_then(|m| m.broker_addr()));
     eprintln!("cityos is serving http://{address}/ (API docs: http://{address}/docs)");

@@ -649,6 +649,71 @@ async fn alerts_feed(state: &AppState, network: &Network, now: i64) -> Bytes {
     Bytes::from(feed.encode_to_vec())
 }
 
+/// Polls a GTFS-realtime VehiclePositions feed at `url` every `every` and
+/// takes its positions in, for a city whose vehicles already report to
+/// another system. Failures are logged (at the 1st, 2nd, 4th, … in a row)
+/// and counted in `cityos_positions_poll_failures_total`; polling goes on.
+pub async fn poll_positions(state: AppState, url: String, every: Duration) {
+    let client = match reqwest::Client::builder()
+        .timeout(every.max(Duration::from_secs(5)))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(%url, "cannot poll positions: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures = 0u64;
+    loop {
+        tick.tick().await;
+        let result = async {
+            let response = client
+                .get(&url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| e.to_string())?;
+            if response
+                .content_length()
+                .is_some_and(|n| n > crate::api::live::MAX_FEED as u64)
+            {
+                return Err("the feed is larger than 16 MiB".to_owned());
+            }
+            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+            let served = state
+                .network
+                .get()
+                .ok_or("no transit network is imported yet")?;
+            let live = state.live.clone();
+            let metrics = state.metrics.clone();
+            tokio::task::spawn_blocking(move || live.ingest(&served, &bytes, &metrics, None))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Ok(summary) => {
+                if failures > 0 {
+                    tracing::info!(%url, "polling positions works again");
+                }
+                failures = 0;
+                tracing::debug!(%url, accepted = summary.accepted, "positions polled");
+            }
+            Err(e) => {
+                failures += 1;
+                state.metrics.positions_poll_failures.inc();
+                if failures.is_power_of_two() {
+                    tracing::warn!(%url, failures, "cannot poll positions: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// How often the snapshot is rebuilt.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 

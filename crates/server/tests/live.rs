@@ -13,14 +13,17 @@ use cityos_store::{Store, testing};
 use prost::Message as _;
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn positions_in_predictions_out_as_gtfs_realtime() {
-    let dir = tempfile::tempdir().unwrap();
-    let feed = dir.path().join("city");
-    cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
-    let store = Store::open(&testing::sqlite_path(dir.path()))
-        .await
-        .unwrap();
+/// A served generated city on its own store, and its network.
+async fn city(dir: &std::path::Path) -> (AppState, std::sync::Arc<cityos_transit::Network>) {
+    let feed = dir.join("city");
+    if !feed.exists() {
+        cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
+    }
+    let store = Store::open(&testing::sqlite_path(
+        &dir.join(format!("db-{}", rand_suffix())),
+    ))
+    .await
+    .unwrap();
     let state = AppState::new(store.clone(), UiConfig::default());
     let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
     let network = std::sync::Arc::new(imported.network);
@@ -31,20 +34,25 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
         },
         &state.metrics,
     );
-    let (_, key) = state
-        .accounts
-        .create_api_key("avl gateway", Role::TransitOperator, None)
-        .await
-        .unwrap();
-    let router = app(state.clone());
+    (state, network)
+}
 
-    // Buses on today's timetable, reporting over the last ten minutes.
-    let now = jiff::Timestamp::now().as_second();
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Today's buses of `network`, reporting over the last ten minutes.
+fn recent_positions(
+    network: &cityos_transit::Network,
+    now: i64,
+) -> Vec<cityos_realtime::PositionRecord> {
     let today = jiff::Timestamp::now()
         .to_zoned(network.timezone().clone())
         .date();
     let positions = drive(
-        &network,
+        network,
         &SynthOptions {
             date: today,
             window: now - 600..now,
@@ -57,6 +65,22 @@ async fn positions_in_predictions_out_as_gtfs_realtime() {
         !positions.is_empty(),
         "the generated city runs buses at this hour"
     );
+    positions
+}
+
+#[tokio::test]
+async fn positions_in_predictions_out_as_gtfs_realtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, network) = city(dir.path()).await;
+    let (_, key) = state
+        .accounts
+        .create_api_key("avl gateway", Role::TransitOperator, None)
+        .await
+        .unwrap();
+    let router = app(state.clone());
+
+    let now = jiff::Timestamp::now().as_second();
+    let positions = recent_positions(&network, now);
     let body = cityos_realtime::decode::positions_to_feed(&positions, now).encode_to_vec();
     let post = |body: Vec<u8>| {
         Request::post("/api/v1/vehicles/positions")
@@ -451,4 +475,68 @@ async fn live_views(
     let text = String::from_utf8_lossy(&chunk);
     assert!(text.starts_with("event: vehicles"), "{text}");
     assert!(text.contains(first["vehicle_id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn positions_are_polled_from_another_systems_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    // System A has the buses; it serves them as a VehiclePositions feed over HTTP.
+    let (a, network) = city(dir.path()).await;
+    let now = jiff::Timestamp::now().as_second();
+    let body = cityos_realtime::decode::positions_to_feed(&recent_positions(&network, now), now)
+        .encode_to_vec();
+    a.live
+        .ingest(&a.network.get().unwrap(), &body, &a.metrics, None)
+        .unwrap();
+    cityos_server::realtime::refresh(&a).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/gtfs-rt/vehicle-positions",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(axum::serve(listener, app(a.clone())).into_future());
+
+    // System B polls it and knows the same buses.
+    let (b, _) = city(dir.path()).await;
+    let poller = tokio::spawn(cityos_server::realtime::poll_positions(
+        b.clone(),
+        url,
+        std::time::Duration::from_millis(200),
+    ));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.metrics.positions_accepted.get() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    poller.abort();
+    cityos_server::realtime::refresh(&b).await;
+    let ids = |s: &AppState| {
+        let mut ids: Vec<String> = s
+            .live
+            .snapshot()
+            .vehicles
+            .iter()
+            .map(|v| v.vehicle_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert!(!ids(&a).is_empty());
+    assert_eq!(ids(&b), ids(&a));
+
+    // A feed that cannot be reached is counted and retried, never fatal.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}/feed.pb", closed.local_addr().unwrap());
+    drop(closed);
+    let poller = tokio::spawn(cityos_server::realtime::poll_positions(
+        b.clone(),
+        dead,
+        std::time::Duration::from_millis(100),
+    ));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.metrics.positions_poll_failures.get() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!poller.is_finished(), "polling goes on after failures");
+    poller.abort();
+    assert!(b.metrics.positions_poll_failures.get() >= 2);
 }
