@@ -2652,7 +2652,7 @@
     detail: null,        // /api/v1/vehicles/{id}
     detailTimer: null,
     hoverId: null,
-    lastFrame: 0,
+    frameTimer: null,
     tz: null,
   };
 
@@ -2790,7 +2790,7 @@
       const [wx, wy] = vehiclePos(v, now);
       const x = wx * s + hx;
       const y = wy * s + hy;
-      if (x < -20 || y < -20 || x > cssW + 20 || y > cssH + 20) continue;
+      if (x < -20 || y < -20 || x > cssW + 20 || y > cssH + 20) { v.sx = NaN; continue; }
       v.sx = x; v.sy = y;
       const d = v.data;
       const halted = d.halted_since != null;
@@ -2816,7 +2816,7 @@
         ctx.fillRect(x - r * 0.4, y - r * 0.4, r * 0.28, r * 0.8);
         ctx.fillRect(x + r * 0.12, y - r * 0.4, r * 0.28, r * 0.8);
       }
-      if (id === live.selected || id === live.hoverId) selectedAt = selectedAt || (id === live.selected ? [x, y] : null);
+      if (id === live.selected) selectedAt = [x, y];
       if (labels && d.route_short_name) {
         const lx = x + r + 4;
         ctx.strokeStyle = 'rgba(255,255,255,0.95)';
@@ -3165,6 +3165,7 @@
     const s = scale();
     let drawn = 0;
     for (const inc of activeIncidents()) {
+      inc.sx = NaN;
       const at = incidentPlace(inc);
       if (!at) continue;
       const x = toScreenX(at.x);
