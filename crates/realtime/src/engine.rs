@@ -305,7 +305,17 @@ impl<N: Deref<Target = Network>> Engine<N> {
                 run.live
                     && !self.index.frequency_based[run.trip as usize]
                     && p.start_date.is_none_or(|d| d == run.date)
-                    && self.network.data().trips.ids.id(run.trip) == p.trip_id
+                    && if p.trip_id.is_empty() {
+                        // A vehicle that names no trip keeps the one it was
+                        // matched to while it is on that trip's way and has
+                        // not reached its last stop.
+                        (run.detector.next_stop() as usize) < run.arrivals.len()
+                            && self
+                                .locate_on_run(run, p.latitude, p.longitude, t)
+                                .is_some()
+                    } else {
+                        self.network.data().trips.ids.id(run.trip) == p.trip_id
+                    }
             })
             .map(|(r, run)| (r, run.trip, run.pattern, run.date, run.date_key, run.origin));
         let (existing, trip, pattern, date, date_key, origin) = match current {
@@ -313,13 +323,17 @@ impl<N: Deref<Target = Network>> Engine<N> {
                 (Some(r), trip, pattern, date, date_key, origin)
             }
             None => {
-                let trip = self
-                    .network
-                    .data()
-                    .trips
-                    .ids
-                    .get(p.trip_id)
-                    .ok_or(Rejection::UnknownTrip)?;
+                let trip = if p.trip_id.is_empty() {
+                    self.infer_trip(p, t, vehicle)
+                        .ok_or(Rejection::UnknownTrip)?
+                } else {
+                    self.network
+                        .data()
+                        .trips
+                        .ids
+                        .get(p.trip_id)
+                        .ok_or(Rejection::UnknownTrip)?
+                };
                 let pattern = self.index.trip_pattern[trip as usize];
                 if pattern == NONE {
                     return Err(Rejection::UnknownTrip);
@@ -357,17 +371,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
         let off_route = self.config.off_route_m;
         let run_state = existing.map(|r| &self.runs[r as usize]);
         let projection = match run_state {
-            Some(run) => {
-                let reach = self.config.max_speed_mps * (t - run.last_t).max(1) as f32 + off_route;
-                line.locate_forward(
-                    x,
-                    y,
-                    (run.d - BACKTRACK_M).max(0.0),
-                    run.d + reach,
-                    off_route,
-                    2.0 * off_route,
-                )
-            }
+            Some(run) => self.locate_on_run(run, p.latitude, p.longitude, t),
             None => {
                 let expected = self.scheduled_distance(trip, pattern, origin, t);
                 line.candidates(x, y, 16)
@@ -486,6 +490,127 @@ impl<N: Deref<Target = Network>> Engine<N> {
     }
 
     /// Where the timetable says the run is at `t`, metres along its shape.
+    /// Where a fix falls on `run`'s shape: near and ahead of the run's last
+    /// place, within [`Config::off_route_m`] of the line.
+    fn locate_on_run(&self, run: &Run, lat: f64, lon: f64, t: i64) -> Option<Projection> {
+        let pattern = &self.index.patterns[run.pattern as usize];
+        let line = &self.index.lines[pattern.line as usize];
+        let (x, y) = line.plane.project(lat, lon);
+        let off_route = self.config.off_route_m;
+        let reach = self.config.max_speed_mps * (t - run.last_t).max(1) as f32 + off_route;
+        line.locate_forward(
+            x,
+            y,
+            (run.d - BACKTRACK_M).max(0.0),
+            run.d + reach,
+            off_route,
+            2.0 * off_route,
+        )
+        .filter(|p| p.offset <= off_route)
+    }
+
+    /// The trip a vehicle that names none is most likely driving at `t`:
+    /// among the trips of the routes serving stops near it (of its route
+    /// and direction, when it says them) that are under way around `t`,
+    /// not already driven by another vehicle, and whose shape passes within
+    /// [`Config::off_route_m`], the one whose timetable puts a bus nearest
+    /// to where it is. The next trip of its block is preferred.
+    fn infer_trip(&mut self, p: &PositionView<'_>, t: i64, vehicle: Option<u32>) -> Option<u32> {
+        /// Stops within this distance name the candidate routes.
+        const NEAR_M: f64 = 400.0;
+        /// How early before its start, or late after its end, a run may be.
+        const EARLY_S: i64 = 15 * 60;
+        const LATE_S: i64 = 30 * 60;
+        /// Metres along the shape worth one second of schedule deviation.
+        const METRES_PER_S: f32 = 6.0;
+        let previous = vehicle
+            .map(|v| self.vehicles[v as usize].run)
+            .filter(|&r| r != NONE)
+            .and_then(|r| self.runs.get(r as usize))
+            .map(|run| run.trip);
+        let block_next = previous.and_then(|trip| self.index.next_in_block(trip));
+        let candidates: Vec<u32> = {
+            let network = &*self.network;
+            let data = network.data();
+            let route_filter = if p.route_id.is_empty() {
+                None
+            } else {
+                Some(data.route_ids.get(p.route_id)?)
+            };
+            let mut near = Vec::new();
+            network.stops_nearby_into(p.latitude, p.longitude, NEAR_M, 64, &mut near);
+            let mut routes: Vec<u32> = near
+                .iter()
+                .flat_map(|&(s, _)| network.routes_at(s))
+                .filter(|&r| route_filter.is_none_or(|f| f == r))
+                .collect();
+            routes.sort_unstable();
+            routes.dedup();
+            routes
+                .iter()
+                .flat_map(|&route| self.index.route_trips(route).iter().copied())
+                .filter(|&trip| {
+                    let i = trip as usize;
+                    p.direction_id.is_none_or(|d| data.trips.direction[i] == d)
+                        && self.index.trip_pattern[i] != NONE
+                        && !self.index.frequency_based[i]
+                })
+                .collect()
+        };
+        let mut best: Option<(f32, u32)> = None;
+        for trip in candidates {
+            let Some((date, date_key, origin)) = self.run_date(trip, p, t) else {
+                continue;
+            };
+            let data = self.network.data();
+            if !data
+                .services
+                .is_active(data.trips.service[trip as usize], date)
+            {
+                continue;
+            }
+            let range = data.trips.stop_time_range(trip);
+            let start = origin + i64::from(data.stop_times.departure[range.start]);
+            let end = origin + i64::from(data.stop_times.arrival[range.end - 1]);
+            if t < start - EARLY_S || t > end + LATE_S {
+                continue;
+            }
+            // Another vehicle already drives it.
+            if let Some(&r) = self.run_of.get(&(trip, date_key))
+                && let Some(run) = self.runs.get(r as usize)
+                && run.live
+                && Some(run.vehicle) != vehicle
+            {
+                continue;
+            }
+            let pattern = self.index.trip_pattern[trip as usize];
+            let pat = &self.index.patterns[pattern as usize];
+            let line = &self.index.lines[pat.line as usize];
+            let (x, y) = line.plane.project(p.latitude, p.longitude);
+            let expected = self.scheduled_distance(trip, pattern, origin, t);
+            let Some(place) = line
+                .candidates(x, y, 8)
+                .into_iter()
+                .filter(|c| c.offset <= self.config.off_route_m)
+                .min_by(|a, b| {
+                    (a.along - expected)
+                        .abs()
+                        .total_cmp(&(b.along - expected).abs())
+                })
+            else {
+                continue;
+            };
+            let mut cost = place.offset + (place.along - expected).abs() / METRES_PER_S;
+            if Some(trip) == block_next {
+                cost -= 300.0;
+            }
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, trip));
+            }
+        }
+        best.map(|(_, trip)| trip)
+    }
+
     fn scheduled_distance(&self, trip: u32, pattern: u32, origin: i64, t: i64) -> f32 {
         let st = &self.network.data().stop_times;
         let range = self.network.data().trips.stop_time_range(trip);

@@ -44,6 +44,10 @@ pub struct TripIndex {
     pub(crate) next_in_block: Vec<u32>,
     /// Trip → whether frequencies.txt expands it into runs.
     pub(crate) frequency_based: Vec<bool>,
+    /// The trips of each route, as CSR: route `r` owns
+    /// `route_trips[route_trips_start[r]..route_trips_start[r + 1]]`.
+    route_trips_start: Vec<u32>,
+    route_trips: Vec<u32>,
     /// Number of trips and stop times the index was built for, to detect a
     /// mismatched network.
     fingerprint: (usize, usize),
@@ -154,6 +158,25 @@ impl TripIndex {
             }
         }
 
+        // Trips by route, for finding the trip of a vehicle that names none.
+        let mut route_trips_start = vec![0u32; data.routes.len() + 1];
+        for &r in &trips.route {
+            if let Some(count) = route_trips_start.get_mut(r as usize + 1) {
+                *count += 1;
+            }
+        }
+        for r in 0..data.routes.len() {
+            route_trips_start[r + 1] += route_trips_start[r];
+        }
+        let mut fill = route_trips_start.clone();
+        let mut route_trips = vec![0u32; trips.len()];
+        for (trip, &r) in trips.route.iter().enumerate() {
+            if let Some(slot) = fill.get_mut(r as usize) {
+                route_trips[*slot as usize] = trip as u32;
+                *slot += 1;
+            }
+        }
+
         TripIndex {
             lines,
             patterns,
@@ -161,6 +184,8 @@ impl TripIndex {
             link_stops,
             next_in_block,
             frequency_based,
+            route_trips_start,
+            route_trips,
             fingerprint: (trips.len(), st.len()),
         }
     }
@@ -206,6 +231,18 @@ impl TripIndex {
         let pattern = self.patterns.get(p as usize)?;
         let (&from, &to) = (pattern.stop_dist.get(i)?, pattern.stop_dist.get(i + 1)?);
         Some(self.lines[pattern.line as usize].slice(from, to))
+    }
+
+    /// The trips of route `route`.
+    pub fn route_trips(&self, route: u32) -> &[u32] {
+        let r = route as usize;
+        match (
+            self.route_trips_start.get(r),
+            self.route_trips_start.get(r + 1),
+        ) {
+            (Some(&a), Some(&b)) => &self.route_trips[a as usize..b as usize],
+            _ => &[],
+        }
     }
 
     /// The trip that follows `trip` in its block, if any.

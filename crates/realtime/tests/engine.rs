@@ -262,3 +262,47 @@ fn road_speeds_show_the_morning_peak() {
     );
     assert!((5.0..80.0).contains(&midday), "midday {midday:.1} km/h");
 }
+
+#[test]
+fn vehicles_that_name_no_trip_are_matched_to_the_trip_they_drive() {
+    let network = small_city();
+    let positions = morning(&network, 60);
+    let mut engine = Engine::new(&network, Config::default());
+    let (mut accepted, mut right) = (0, 0);
+    for p in &positions {
+        let truth = network.data().trips.ids.get(&p.trip_id).unwrap();
+        let anonymous = PositionRecord {
+            trip_id: String::new(),
+            start_date: None,
+            ..p.clone()
+        };
+        let now = p.timestamp.unwrap();
+        if let Ok(a) = engine.ingest(anonymous.view(), now) {
+            accepted += 1;
+            if a.trip == truth {
+                right += 1;
+            }
+        }
+    }
+    let n = positions.len();
+    assert!(accepted * 100 >= n * 99, "{accepted} of {n} accepted");
+    // Late buses can pass for the next trip of their route: the timetable
+    // alone cannot tell them apart (90% measured; a feed's block ids would).
+    assert!(
+        right * 100 >= accepted * 88,
+        "{right} of {accepted} on the right trip"
+    );
+    // With the route named, a position far from every stop of that route is refused.
+    let far = PositionRecord {
+        vehicle_id: "lost".into(),
+        route_id: network.data().route_ids.id(0).into(),
+        latitude: 35.0,
+        longitude: 129.0,
+        timestamp: positions[0].timestamp,
+        ..PositionRecord::default()
+    };
+    assert_eq!(
+        engine.ingest(far.view(), positions[0].timestamp.unwrap()),
+        Err(Rejection::UnknownTrip)
+    );
+}
