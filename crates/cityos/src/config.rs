@@ -44,7 +44,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CITYOS_MQTT")]
     pub mqtt: Option<String>,
     /// A GTFS-realtime VehiclePositions feed to poll every 10 s (repeat for several).
-    #[arg(long = "poll-positions", env = "CITYOS_POLL_POSITIONS", value_delimiter = ',')]
+    #[arg(
+        long = "poll-positions",
+        env = "CITYOS_POLL_POSITIONS",
+        value_delimiter = ','
+    )]
     pub poll_positions: Vec<String>,
 }
 

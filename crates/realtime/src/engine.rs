@@ -489,7 +489,6 @@ impl<N: Deref<Target = Network>> Engine<N> {
         })
     }
 
-    /// Where the timetable says the run is at `t`, metres along its shape.
     /// Where a fix falls on `run`'s shape: near and ahead of the run's last
     /// place, within [`Config::off_route_m`] of the line.
     fn locate_on_run(&self, run: &Run, lat: f64, lon: f64, t: i64) -> Option<Projection> {
@@ -611,6 +610,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
         best.map(|(_, trip)| trip)
     }
 
+    /// Where the timetable says the run is at `t`, metres along its shape.
     fn scheduled_distance(&self, trip: u32, pattern: u32, origin: i64, t: i64) -> f32 {
         let st = &self.network.data().stop_times;
         let range = self.network.data().trips.stop_time_range(trip);

@@ -14,7 +14,8 @@
 //! 4. prediction ([`Engine::predict`]): the arrival at every remaining stop
 //!    of every live run, from travel times learned online ([`model`]).
 //!
-//! [`incidents`] proposes incidents from stalled and bunched vehicles and
+//! [`external`] reads another system's TripUpdates into the same
+//! predictions. [`incidents`] proposes incidents from stalled and bunched vehicles and
 //! turns incidents into GTFS-realtime alerts. [`speeds`] turns the detected stop events into road speeds (TOPIS).
 //!
 //! [`score`] replays recorded positions and judges the predictions against
@@ -36,6 +37,7 @@
 pub mod decode;
 pub mod detect;
 pub mod engine;
+pub mod external;
 mod geometry;
 pub mod gtfsrt;
 pub mod incidents;

@@ -306,3 +306,70 @@ fn vehicles_that_name_no_trip_are_matched_to_the_trip_they_drive() {
         Err(Rejection::UnknownTrip)
     );
 }
+
+#[test]
+fn another_systems_trip_updates_read_back_as_the_same_predictions() {
+    use cityos_realtime::external::trip_updates_to_predictions;
+    let network = small_city();
+    let positions = morning(&network, 30);
+    let mut engine = Engine::new(&network, Config::default());
+    for p in &positions {
+        let _ = engine.ingest(p.view(), p.timestamp.unwrap());
+    }
+    let now = positions.last().unwrap().timestamp.unwrap();
+    let feed = engine.trip_updates(now);
+    let read = trip_updates_to_predictions(&network, &feed, now);
+    assert_eq!(read.unknown_trips, 0);
+    let mut compared = 0;
+    let mut out = Vec::new();
+    for run in engine.runs(now) {
+        engine.predict(run.id, now, &mut out);
+        let Some(external) = read
+            .runs
+            .iter()
+            .find(|r| r.trip == run.trip && r.date == run.date)
+        else {
+            panic!("trip {} missing", run.trip);
+        };
+        assert_eq!(external.vehicle_id.as_deref(), engine.vehicle_id(run.id));
+        for (ours, theirs) in out.iter().zip(&external.predictions) {
+            assert_eq!(ours.stop_index, theirs.stop_index);
+            assert!((ours.arrival - theirs.arrival).abs() <= 1.0);
+            assert_eq!(ours.scheduled, theirs.scheduled);
+        }
+        compared += 1;
+    }
+    assert!(compared > 10);
+
+    // A delay carries on to later stops; a skipped stop is not predicted.
+    use cityos_realtime::gtfsrt::{StopScheduleRelationship, StopTimeEvent, StopTimeUpdate};
+    let mut feed = feed.clone();
+    feed.entity.truncate(1);
+    let update = feed.entity[0].trip_update.as_mut().unwrap();
+    let first = update.stop_time_update[0].stop_sequence.unwrap();
+    update.stop_time_update = vec![
+        StopTimeUpdate {
+            stop_sequence: Some(first),
+            arrival: Some(StopTimeEvent {
+                delay: Some(120),
+                time: None,
+                uncertainty: Some(30),
+            }),
+            ..Default::default()
+        },
+        StopTimeUpdate {
+            stop_sequence: Some(first + 1),
+            schedule_relationship: Some(StopScheduleRelationship::Skipped as i32),
+            ..Default::default()
+        },
+    ];
+    let read = trip_updates_to_predictions(&network, &feed, now - 3600);
+    let run = &read.runs[0];
+    assert!(
+        run.predictions
+            .iter()
+            .all(|p| (p.arrival - p.scheduled - 120.0).abs() < 1e-6)
+    );
+    assert!(run.predictions.iter().all(|p| p.p90 - p.arrival == 30.0));
+    assert!(run.predictions.len() >= 2);
+}

@@ -233,7 +233,12 @@ impl LiveSnapshot {
     /// snapshot already holds it.
     pub fn board(&self, stop: u32, query: &str, render: impl FnOnce() -> Bytes) -> Bytes {
         let key = (stop, query.to_owned());
-        if let Some(hit) = self.boards.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(hit) = self
+            .boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return hit.clone();
         }
         let rendered = render();
