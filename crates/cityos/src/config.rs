@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Settings shared by every command that touches the store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt, poll_positions.
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt, poll_positions, poll_trip_updates.
     #[arg(long, env = "CITYOS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other files [default: ./cityos-data].
@@ -50,6 +50,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub poll_positions: Vec<String>,
+    /// Another system's GTFS-realtime TripUpdates feed to poll every 10 s, shown where no vehicle reports to cityos.
+    #[arg(
+        long = "poll-trip-updates",
+        env = "CITYOS_POLL_TRIP_UPDATES",
+        value_delimiter = ','
+    )]
+    pub poll_trip_updates: Vec<String>,
 }
 
 /// The config file's contents; every key optional.
@@ -65,6 +72,7 @@ struct FileConfig {
     mqtt_listen: Option<String>,
     mqtt: Option<String>,
     poll_positions: Option<Vec<String>>,
+    poll_trip_updates: Option<Vec<String>>,
 }
 
 /// Settings after merging every source.
@@ -86,6 +94,8 @@ pub struct Settings {
     pub mqtt: Option<cityos_server::mqtt::MqttSource>,
     /// GTFS-realtime VehiclePositions URLs to poll.
     pub poll_positions: Vec<String>,
+    /// GTFS-realtime TripUpdates URLs of other systems to poll.
+    pub poll_trip_updates: Vec<String>,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -164,16 +174,29 @@ impl Settings {
                 ([127, 0, 0, 1], cityos_mqtt::DEFAULT_PORT),
             ))),
         };
-        let poll_positions = match serve.map(|s| s.poll_positions.clone()) {
-            Some(urls) if !urls.is_empty() => urls,
-            _ => file.poll_positions.unwrap_or_default(),
+        let urls = |key: &str, flag: Option<Vec<String>>, file: Option<Vec<String>>| {
+            let urls = match flag {
+                Some(urls) if !urls.is_empty() => urls,
+                _ => file.unwrap_or_default(),
+            };
+            for url in &urls {
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "{key} '{url}' is not an http:// or https:// URL"
+                );
+            }
+            Ok(urls)
         };
-        for url in &poll_positions {
-            anyhow::ensure!(
-                url.starts_with("http://") || url.starts_with("https://"),
-                "poll_positions '{url}' is not an http:// or https:// URL"
-            );
-        }
+        let poll_positions = urls(
+            "poll_positions",
+            serve.map(|s| s.poll_positions.clone()),
+            file.poll_positions,
+        )?;
+        let poll_trip_updates = urls(
+            "poll_trip_updates",
+            serve.map(|s| s.poll_trip_updates.clone()),
+            file.poll_trip_updates,
+        )?;
         Ok(Settings {
             data_dir,
             database,
@@ -183,6 +206,7 @@ impl Settings {
             fare_rules,
             mqtt,
             poll_positions,
+            poll_trip_updates,
         })
     }
 }
@@ -220,6 +244,7 @@ mod tests {
             mqtt_listen: None,
             mqtt: None,
             poll_positions: Vec::new(),
+            poll_trip_updates: Vec::new(),
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

@@ -255,6 +255,7 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
             mqtt_listen: Some("off".to_owned()),
             mqtt: None,
             poll_positions: Vec::new(),
+            poll_trip_updates: Vec::new(),
         };
         Settings::resolve(store_args, Some(&serve))
     };
@@ -496,11 +497,16 @@ async fn serve_http(
             "MQTT broker for devices on {addr} (username = device id, password = its API key)"
         );
     }
-    for url in &settings.poll_positions {
-        eprintln!("polling vehicle positions from {url} every 10 s");
-        tokio::spawn(cityos_server::realtime::poll_positions(
+    use cityos_server::realtime::PolledFeed;
+    let polled = (settings.poll_positions.iter())
+        .map(|u| (u, PolledFeed::VehiclePositions))
+        .chain(settings.poll_trip_updates.iter().map(|u| (u, PolledFeed::TripUpdates)));
+    for (url, kind) in polled {
+        eprintln!("polling {kind:?} from {url} every 10 s");
+        tokio::spawn(cityos_server::realtime::poll_feed(
             state.clone(),
             url.clone(),
+            kind,
             std::time::Duration::from_secs(10),
         ));
     }

@@ -1008,72 +1008,23 @@ impl<N: Deref<Target = Network>> Engine<N> {
     /// yet), a `StopTimeUpdate` per remaining stop with the predicted
     /// arrival, and `uncertainty` set to half the p10–p90 width.
     pub fn trip_updates(&self, now: i64) -> crate::gtfsrt::FeedMessage {
-        use crate::gtfsrt::{
-            FeedEntity, FeedHeader, FeedMessage, Incrementality, StopTimeEvent, StopTimeUpdate,
-            TripDescriptor, TripUpdate, VehicleDescriptor,
-        };
-        let data = self.network.data();
+        use crate::gtfsrt::{FeedHeader, FeedMessage, Incrementality};
+        let network: &Network = &self.network;
         let mut entity = Vec::new();
         let (mut current, mut following) = (Vec::new(), Vec::new());
-        let date_text = |d: Date| format!("{:04}{:02}{:02}", d.year(), d.month(), d.day());
-        let update = |trip: u32, date: Date, vehicle: Option<&str>, stops: &[StopPrediction]| {
-            let range = data.trips.stop_time_range(trip);
-            TripUpdate {
-                trip: TripDescriptor {
-                    trip_id: Some(data.trips.ids.id(trip).to_owned()),
-                    route_id: Some(
-                        data.route_ids
-                            .id(data.trips.route[trip as usize])
-                            .to_owned(),
-                    ),
-                    start_date: Some(date_text(date)),
-                    ..TripDescriptor::default()
-                },
-                stop_time_update: stops
-                    .iter()
-                    .map(|p| {
-                        let i = range.start + p.stop_index as usize;
-                        StopTimeUpdate {
-                            stop_sequence: Some(data.stop_times.sequence[i]),
-                            stop_id: Some(data.stops.ids.id(data.stop_times.stop[i]).to_owned()),
-                            arrival: Some(StopTimeEvent {
-                                delay: Some((p.arrival - p.scheduled).round() as i32),
-                                time: Some(p.arrival.round() as i64),
-                                uncertainty: Some(((p.p90 - p.p10) / 2.0).round() as i32),
-                            }),
-                            ..StopTimeUpdate::default()
-                        }
-                    })
-                    .collect(),
-                vehicle: vehicle.map(|id| VehicleDescriptor {
-                    id: Some(id.to_owned()),
-                    ..VehicleDescriptor::default()
-                }),
-                timestamp: u64::try_from(now).ok(),
-                delay: None,
-            }
-        };
         for info in self.runs(now) {
             self.predict(info.id, now, &mut current);
             let Some(run) = self.run(info.id) else {
                 continue;
             };
             let vehicle = self.vehicle_id(info.id);
-            entity.push(FeedEntity {
-                id: format!("{}:{}", data.trips.ids.id(run.trip), date_key(run.date)),
-                is_deleted: None,
-                trip_update: Some(update(run.trip, run.date, vehicle, &current)),
-                vehicle: None,
-                alert: None,
-            });
+            entity.push(trip_update_entity(
+                network, run.trip, run.date, vehicle, &current, now,
+            ));
             if let Some(next) = self.predict_following(info.id, &current, &mut following) {
-                entity.push(FeedEntity {
-                    id: format!("{}:{}", data.trips.ids.id(next), date_key(run.date)),
-                    is_deleted: None,
-                    trip_update: Some(update(next, run.date, vehicle, &following)),
-                    vehicle: None,
-                    alert: None,
-                });
+                entity.push(trip_update_entity(
+                    network, next, run.date, vehicle, &following, now,
+                ));
             }
         }
         FeedMessage {
@@ -1099,6 +1050,70 @@ impl<N: Deref<Target = Network>> Engine<N> {
     pub fn pace_spread(&self) -> (f64, f64) {
         self.pace
             .spread(self.runs.iter().map(|r| r.last_t).max().unwrap_or(0) as f64)
+    }
+}
+
+/// One trip run's predictions as a GTFS-realtime TripUpdate entity, made
+/// at `now`: a `StopTimeUpdate` per predicted stop with the arrival time,
+/// its delay, and `uncertainty` set to half the p10–p90 width.
+pub fn trip_update_entity(
+    network: &Network,
+    trip: u32,
+    date: Date,
+    vehicle: Option<&str>,
+    stops: &[StopPrediction],
+    now: i64,
+) -> crate::gtfsrt::FeedEntity {
+    use crate::gtfsrt::{
+        FeedEntity, StopTimeEvent, StopTimeUpdate, TripDescriptor, TripUpdate, VehicleDescriptor,
+    };
+    let data = network.data();
+    let range = data.trips.stop_time_range(trip);
+    let update = TripUpdate {
+        trip: TripDescriptor {
+            trip_id: Some(data.trips.ids.id(trip).to_owned()),
+            route_id: Some(
+                data.route_ids
+                    .id(data.trips.route[trip as usize])
+                    .to_owned(),
+            ),
+            start_date: Some(format!(
+                "{:04}{:02}{:02}",
+                date.year(),
+                date.month(),
+                date.day()
+            )),
+            ..TripDescriptor::default()
+        },
+        stop_time_update: stops
+            .iter()
+            .map(|p| {
+                let i = range.start + p.stop_index as usize;
+                StopTimeUpdate {
+                    stop_sequence: Some(data.stop_times.sequence[i]),
+                    stop_id: Some(data.stops.ids.id(data.stop_times.stop[i]).to_owned()),
+                    arrival: Some(StopTimeEvent {
+                        delay: Some((p.arrival - p.scheduled).round() as i32),
+                        time: Some(p.arrival.round() as i64),
+                        uncertainty: Some(((p.p90 - p.p10) / 2.0).round() as i32),
+                    }),
+                    ..StopTimeUpdate::default()
+                }
+            })
+            .collect(),
+        vehicle: vehicle.map(|id| VehicleDescriptor {
+            id: Some(id.to_owned()),
+            ..VehicleDescriptor::default()
+        }),
+        timestamp: u64::try_from(now).ok(),
+        delay: None,
+    };
+    FeedEntity {
+        id: format!("{}:{}", data.trips.ids.id(trip), date_key(date)),
+        is_deleted: None,
+        trip_update: Some(update),
+        vehicle: None,
+        alert: None,
     }
 }
 

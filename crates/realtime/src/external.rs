@@ -78,6 +78,7 @@ pub fn trip_updates_to_predictions(
         let scheduled = |i: usize| (origin + i64::from(st.arrival[range.start + i])) as f64;
         // Each update's stop index and its (time, uncertainty), in order.
         let mut anchors: Vec<(usize, Option<f64>, Option<i32>, f64)> = Vec::new();
+        let mut skipped = Vec::new();
         for stu in &update.stop_time_update {
             let index = match (stu.stop_sequence, stu.stop_id.as_deref()) {
                 (Some(seq), _) => st.sequence[range.clone()].iter().position(|&s| s == seq),
@@ -90,6 +91,7 @@ pub fn trip_updates_to_predictions(
             };
             let Some(index) = index else { continue };
             if stu.schedule_relationship == Some(StopScheduleRelationship::Skipped as i32) {
+                skipped.push(index);
                 continue;
             }
             let event = stu.arrival.as_ref().or(stu.departure.as_ref());
@@ -118,7 +120,7 @@ pub fn trip_updates_to_predictions(
                 k += 1;
             }
             let arrival = scheduled(i) + carried.0;
-            if arrival < now as f64 {
+            if arrival < now as f64 || skipped.contains(&i) {
                 continue;
             }
             predictions.push(StopPrediction {

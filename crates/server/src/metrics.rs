@@ -50,8 +50,8 @@ pub struct Metrics {
     /// Vehicle positions taken in by the real-time engine.
     pub positions_accepted: Counter,
     positions_refused: Family<ReasonLabels, Counter>,
-    /// Failed polls of GTFS-realtime VehiclePositions URLs.
-    pub positions_poll_failures: Counter,
+    /// Failed polls of GTFS-realtime feeds of other systems.
+    pub feed_poll_failures: Counter,
     /// Validator messages received over MQTT.
     pub mqtt_taps: Counter,
     /// Vehicle position messages received over MQTT.
@@ -116,11 +116,11 @@ impl Metrics {
             "Vehicle positions refused, by reason",
             positions_refused.clone(),
         );
-        let positions_poll_failures = Counter::default();
+        let feed_poll_failures = Counter::default();
         registry.register(
-            "positions_poll_failures",
-            "Failed polls of GTFS-realtime VehiclePositions URLs",
-            positions_poll_failures.clone(),
+            "feed_poll_failures",
+            "Failed polls of GTFS-realtime feeds of other systems",
+            feed_poll_failures.clone(),
         );
         let mqtt_taps = Counter::default();
         let mqtt_positions = Counter::default();
@@ -161,7 +161,7 @@ impl Metrics {
         Arc::new(Metrics {
             positions_accepted,
             positions_refused,
-            positions_poll_failures,
+            feed_poll_failures,
             mqtt_taps,
             mqtt_positions,
             mqtt_malformed,

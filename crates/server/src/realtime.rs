@@ -272,7 +272,12 @@ pub struct LiveTransit {
     snapshot: watch::Sender<Arc<LiveSnapshot>>,
     alerts_changed: AtomicBool,
     proposals: tokio::sync::Mutex<Proposals>,
+    /// Another system's predictions by run, with when they were received.
+    external: Mutex<FxHashMap<(u32, Date), (i64, LiveRun)>>,
 }
+
+/// How long another system's prediction of a run stands without news.
+pub const EXTERNAL_MAX_AGE_S: i64 = 300;
 
 impl Default for LiveTransit {
     fn default() -> LiveTransit {
@@ -280,6 +285,7 @@ impl Default for LiveTransit {
             clock: Clock::default(),
             alerts_changed: AtomicBool::new(false),
             proposals: tokio::sync::Mutex::default(),
+            external: Mutex::default(),
             engine: Mutex::new(None),
             snapshot: watch::Sender::new(Arc::default()),
         }
@@ -404,6 +410,48 @@ impl LiveTransit {
         }
     }
 
+    /// The engine's lock, with an engine for `served` in it: a new network
+    /// starts a fresh engine.
+    fn engine_of(&self, served: &Served) -> std::sync::MutexGuard<'_, Option<LiveEngine>> {
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_none_or(|e| e.network_id != served.id) {
+            *guard = Some(LiveEngine {
+                network_id: served.id,
+                engine: Engine::new(served.network.clone(), Config::default()),
+                speeds: RoadSpeeds::new(),
+                events: Vec::new(),
+            });
+        }
+        guard
+    }
+
+    /// Takes in another system's predictions: a GTFS-realtime TripUpdates
+    /// feed. They stand for runs the engine has no vehicle on, until
+    /// replaced or [`EXTERNAL_MAX_AGE_S`] old. Returns the runs taken.
+    pub fn ingest_trip_updates(&self, served: &Served, bytes: &[u8]) -> Result<usize, IngestError> {
+        let feed = cityos_realtime::decode::decode_feed(bytes)?;
+        let now = self.clock.now();
+        let read = cityos_realtime::external::trip_updates_to_predictions(&served.network, &feed, now);
+        // The snapshot is built from the engine, so there must be one.
+        drop(self.engine_of(served));
+        let mut external = self.external.lock().unwrap_or_else(|e| e.into_inner());
+        external.retain(|_, (at, _)| *at >= now - EXTERNAL_MAX_AGE_S);
+        let taken = read.runs.len();
+        for run in read.runs {
+            external.insert(
+                (run.trip, run.date),
+                (
+                    now,
+                    LiveRun {
+                        vehicle_id: run.vehicle_id.unwrap_or_default(),
+                        predictions: run.predictions,
+                    },
+                ),
+            );
+        }
+        Ok(taken)
+    }
+
     /// Takes in positions already decoded (a replay reads them from files).
     pub fn ingest_records(
         &self,
@@ -428,15 +476,7 @@ impl LiveTransit {
         feed: impl FnOnce(&mut dyn FnMut(PositionView<'_>)) -> Result<(), IngestError>,
     ) -> Result<IngestSummary, IngestError> {
         let now = self.clock.now();
-        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_none_or(|e| e.network_id != served.id) {
-            *guard = Some(LiveEngine {
-                network_id: served.id,
-                engine: Engine::new(served.network.clone(), Config::default()),
-                speeds: RoadSpeeds::new(),
-                events: Vec::new(),
-            });
-        }
+        let mut guard = self.engine_of(served);
         let Some(live) = guard.as_mut() else {
             return Ok(IngestSummary::default());
         };
@@ -579,6 +619,36 @@ impl LiveTransit {
                 },
             );
         }
+        // Another system's predictions stand where no vehicle of ours reports.
+        let mut feed = engine.trip_updates(now);
+        {
+            let external = self.external.lock().unwrap_or_else(|e| e.into_inner());
+            for (&(trip, date), (at, run)) in external.iter() {
+                if *at < now - EXTERNAL_MAX_AGE_S || runs.contains_key(&(trip, date)) {
+                    continue;
+                }
+                let ahead: Vec<StopPrediction> = run
+                    .predictions
+                    .iter()
+                    .filter(|p| p.arrival >= now as f64)
+                    .copied()
+                    .collect();
+                if ahead.is_empty() {
+                    continue;
+                }
+                let vehicle = Some(run.vehicle_id.as_str()).filter(|v| !v.is_empty());
+                feed.entity.push(cityos_realtime::trip_update_entity(
+                    network, trip, date, vehicle, &ahead, now,
+                ));
+                runs.insert(
+                    (trip, date),
+                    LiveRun {
+                        vehicle_id: run.vehicle_id.clone(),
+                        predictions: ahead,
+                    },
+                );
+            }
+        }
         let named: Vec<(RunInfo, &str)> = infos
             .iter()
             .map(|i| (*i, engine.vehicle_id(i.id).unwrap_or("")))
@@ -589,7 +659,7 @@ impl LiveTransit {
             network_id: served.id,
             runs,
             vehicles,
-            trip_updates: Bytes::from(engine.trip_updates(now).encode_to_vec()),
+            trip_updates: Bytes::from(feed.encode_to_vec()),
             vehicle_positions: Bytes::from(
                 cityos_realtime::decode::positions_to_feed(&positions, now).encode_to_vec(),
             ),
@@ -654,18 +724,27 @@ async fn alerts_feed(state: &AppState, network: &Network, now: i64) -> Bytes {
     Bytes::from(feed.encode_to_vec())
 }
 
-/// Polls a GTFS-realtime VehiclePositions feed at `url` every `every` and
-/// takes its positions in, for a city whose vehicles already report to
-/// another system. Failures are logged (at the 1st, 2nd, 4th, … in a row)
-/// and counted in `cityos_positions_poll_failures_total`; polling goes on.
-pub async fn poll_positions(state: AppState, url: String, every: Duration) {
+/// What a polled GTFS-realtime URL carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolledFeed {
+    /// Vehicle positions, for the engine.
+    VehiclePositions,
+    /// Another system's predictions, shown where no vehicle of ours reports.
+    TripUpdates,
+}
+
+/// Polls the GTFS-realtime feed at `url` every `every` and takes it in, for
+/// a city whose vehicles (or predictions) already live in another system.
+/// Failures are logged (at the 1st, 2nd, 4th, … in a row) and counted in
+/// `cityos_feed_poll_failures_total`; polling goes on.
+pub async fn poll_feed(state: AppState, url: String, kind: PolledFeed, every: Duration) {
     let client = match reqwest::Client::builder()
         .timeout(every.max(Duration::from_secs(5)))
         .build()
     {
         Ok(client) => client,
         Err(e) => {
-            tracing::error!(%url, "cannot poll positions: {e}");
+            tracing::error!(%url, "cannot poll: {e}");
             return;
         }
     };
@@ -694,25 +773,30 @@ pub async fn poll_positions(state: AppState, url: String, every: Duration) {
                 .ok_or("no transit network is imported yet")?;
             let live = state.live.clone();
             let metrics = state.metrics.clone();
-            tokio::task::spawn_blocking(move || live.ingest(&served, &bytes, &metrics, None))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+            tokio::task::spawn_blocking(move || match kind {
+                PolledFeed::VehiclePositions => live
+                    .ingest(&served, &bytes, &metrics, None)
+                    .map(|s| s.accepted as usize),
+                PolledFeed::TripUpdates => live.ingest_trip_updates(&served, &bytes),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
         }
         .await;
         match result {
-            Ok(summary) => {
+            Ok(taken) => {
                 if failures > 0 {
-                    tracing::info!(%url, "polling positions works again");
+                    tracing::info!(%url, "polling works again");
                 }
                 failures = 0;
-                tracing::debug!(%url, accepted = summary.accepted, "positions polled");
+                tracing::debug!(%url, taken, "feed polled");
             }
             Err(e) => {
                 failures += 1;
-                state.metrics.positions_poll_failures.inc();
+                state.metrics.feed_poll_failures.inc();
                 if failures.is_power_of_two() {
-                    tracing::warn!(%url, failures, "cannot poll positions: {e}");
+                    tracing::warn!(%url, failures, "cannot poll the feed: {e}");
                 }
             }
         }

@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use cityos_accounts::Role;
 use cityos_realtime::gtfsrt::FeedMessage;
 use cityos_realtime::synth::{SynthOptions, drive};
+use cityos_server::realtime::PolledFeed;
 use cityos_server::{AppState, Served, UiConfig, app, import_feed};
 use cityos_store::{Store, testing};
 use prost::Message as _;
@@ -477,11 +478,9 @@ async fn live_views(
     assert!(text.contains(first["vehicle_id"].as_str().unwrap()));
 }
 
-#[tokio::test]
-async fn positions_are_polled_from_another_systems_feed() {
-    let dir = tempfile::tempdir().unwrap();
-    // System A has the buses; it serves them as a VehiclePositions feed over HTTP.
-    let (a, network) = city(dir.path()).await;
+/// System A: a city with buses reporting, served over HTTP; its base URL.
+async fn system_a(dir: &std::path::Path) -> (AppState, String) {
+    let (a, network) = city(dir).await;
     let now = jiff::Timestamp::now().as_second();
     let body = cityos_realtime::decode::positions_to_feed(&recent_positions(&network, now), now)
         .encode_to_vec();
@@ -490,25 +489,75 @@ async fn positions_are_polled_from_another_systems_feed() {
         .unwrap();
     cityos_server::realtime::refresh(&a).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/gtfs-rt/vehicle-positions",
-        listener.local_addr().unwrap()
-    );
+    let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, app(a.clone())).into_future());
+    (a, base)
+}
 
-    // System B polls it and knows the same buses.
-    let (b, _) = city(dir.path()).await;
-    let poller = tokio::spawn(cityos_server::realtime::poll_positions(
+/// Polls `url` from `b` as `kind` until `done` holds (or 20 s pass).
+async fn poll_until(b: &AppState, url: String, kind: PolledFeed, done: impl Fn() -> bool) {
+    let poller = tokio::spawn(cityos_server::realtime::poll_feed(
         b.clone(),
         url,
+        kind,
         std::time::Duration::from_millis(200),
     ));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while b.metrics.positions_accepted.get() == 0 && tokio::time::Instant::now() < deadline {
+    while !done() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        cityos_server::realtime::refresh(b).await;
     }
     poller.abort();
-    cityos_server::realtime::refresh(&b).await;
+}
+
+#[tokio::test]
+async fn another_systems_predictions_show_on_the_stop_boards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, base) = system_a(dir.path()).await;
+    // B has no vehicles of its own, only A's TripUpdates.
+    let (b, _) = city(dir.path()).await;
+    let url = format!("{base}/gtfs-rt/trip-updates");
+    poll_until(&b, url, PolledFeed::TripUpdates, || {
+        !b.live.snapshot().runs.is_empty()
+    })
+    .await;
+    let (sa, sb) = (a.live.snapshot(), b.live.snapshot());
+    assert!(!sa.runs.is_empty());
+    // Runs whose bus is about to finish may have left B's boards already.
+    let later = sb.at as f64 + 60.0;
+    for (key, run) in sa
+        .runs
+        .iter()
+        .filter(|(_, r)| r.predictions.last().is_some_and(|p| p.arrival > later))
+    {
+        let theirs = sb.runs.get(key).expect("every run of A is on B's boards");
+        assert_eq!(theirs.vehicle_id, run.vehicle_id);
+        let next = &run.predictions[0];
+        let same = theirs
+            .predictions
+            .iter()
+            .find(|p| p.stop_index == next.stop_index);
+        if let Some(same) = same {
+            assert!((same.arrival - next.arrival).abs() <= 1.0);
+        }
+    }
+    // B republishes them in its own TripUpdates feed.
+    let feed = FeedMessage::decode(sb.trip_updates.as_ref()).unwrap();
+    assert_eq!(feed.entity.len(), sb.runs.len());
+}
+
+#[tokio::test]
+async fn positions_are_polled_from_another_systems_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, base) = system_a(dir.path()).await;
+    let url = format!("{base}/gtfs-rt/vehicle-positions");
+
+    // System B polls it and knows the same buses.
+    let (b, _) = city(dir.path()).await;
+    poll_until(&b, url, PolledFeed::VehiclePositions, || {
+        b.metrics.positions_accepted.get() > 0
+    })
+    .await;
     let ids = |s: &AppState| {
         let mut ids: Vec<String> = s
             .live
@@ -527,16 +576,17 @@ async fn positions_are_polled_from_another_systems_feed() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = format!("http://{}/feed.pb", closed.local_addr().unwrap());
     drop(closed);
-    let poller = tokio::spawn(cityos_server::realtime::poll_positions(
+    let poller = tokio::spawn(cityos_server::realtime::poll_feed(
         b.clone(),
         dead,
+        PolledFeed::VehiclePositions,
         std::time::Duration::from_millis(100),
     ));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while b.metrics.positions_poll_failures.get() < 2 && tokio::time::Instant::now() < deadline {
+    while b.metrics.feed_poll_failures.get() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(!poller.is_finished(), "polling goes on after failures");
     poller.abort();
-    assert!(b.metrics.positions_poll_failures.get() >= 2);
+    assert!(b.metrics.feed_poll_failures.get() >= 2);
 }
