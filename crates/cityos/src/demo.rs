@@ -1,21 +1,90 @@
-//! The demo's simulated riders: each gets a card, tops it up, and taps on
-//! and off the city's buses and subway through the same card desk that real
-//! validators use, as the day's clock reaches each tap.
+//! The demo's simulated city in motion, through the same doors real
+//! devices use: the fleet's vehicles publish their positions, and the
+//! riders' taps reach the card desk from validators on the buses and at the
+//! subway gates, all over MQTT, each device with its own API key.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cityos_accounts::{Accounts, Role};
 use cityos_card::{Answer, CardDesk, Request};
-use cityos_fare::{Category, Mode, TapKind};
+use cityos_fare::Category;
+use cityos_mqtt::{DeviceClient, DeviceRole};
+use cityos_sim::vehicles::device_id;
 use cityos_transit::Network;
+use tokio::sync::Mutex;
+
+/// The demo's devices' API keys by key name (`vehicle:{id}`,
+/// `validator:{id}`), issued once and kept in a file so restarts reuse them.
+pub struct DeviceKeys {
+    accounts: Accounts,
+    file: PathBuf,
+    keys: HashMap<String, String>,
+}
+
+impl DeviceKeys {
+    /// The keys kept in `file`, issuing new ones through `accounts`.
+    pub fn open(accounts: Accounts, file: PathBuf) -> Arc<Mutex<DeviceKeys>> {
+        let keys = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        Arc::new(Mutex::new(DeviceKeys {
+            accounts,
+            file,
+            keys,
+        }))
+    }
+
+    /// The key of device `id` with role `role`, issued if it has none.
+    async fn key(&mut self, role: DeviceRole, id: &str) -> Option<String> {
+        let name = match role {
+            DeviceRole::Vehicle => format!("vehicle:{id}"),
+            DeviceRole::Validator => format!("validator:{id}"),
+        };
+        if let Some(key) = self.keys.get(&name) {
+            return Some(key.clone());
+        }
+        match self
+            .accounts
+            .create_api_key(&name, Role::TransitOperator, None)
+            .await
+        {
+            Ok((_, key)) => {
+                self.keys.insert(name, key.clone());
+                if let Ok(text) = serde_json::to_string(&self.keys) {
+                    let _ = std::fs::write(&self.file, text);
+                }
+                Some(key)
+            }
+            Err(e) => {
+                tracing::warn!(device = id, "cannot issue a key: {e}");
+                None
+            }
+        }
+    }
+}
 
 /// Riders simulated per day.
 pub const RIDERS: usize = 3000;
 
-/// Runs the riders of today (and of each following day) forever.
-pub async fn run_riders(desk: CardDesk, network: Arc<Network>, seed: u64) {
+/// Runs the riders of today (and of each following day) forever. Cards are
+/// issued and topped up at the desk (a ticket office); every tap goes
+/// through the validator of its bus (one per vehicle) or subway gate, over
+/// MQTT to the broker at `broker`, and its answer comes back on the
+/// validator's answer topic once durable.
+pub async fn run_riders(
+    desk: CardDesk,
+    network: Arc<Network>,
+    seed: u64,
+    broker: SocketAddr,
+    keys: Arc<Mutex<DeviceKeys>>,
+) {
     let mut cards: HashMap<usize, i64> = HashMap::new();
+    let mut validators: HashMap<String, DeviceClient> = HashMap::new();
     loop {
         let tz = network.timezone().clone();
         let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
@@ -44,37 +113,55 @@ pub async fn run_riders(desk: CardDesk, network: Arc<Network>, seed: u64) {
                 break;
             }
             let due = plan[next..].partition_point(|t| t.at <= now);
-            let mut requests = Vec::with_capacity(due);
             for (k, tap) in plan[next..next + due].iter().enumerate() {
                 let Some(card_id) = card_for(&desk, &mut cards, tap.rider, day_code).await else {
                     continue;
                 };
-                let (validator, mode) = match tap.mode {
-                    "subway" => (format!("gate-{}", tap.stop_id), Mode::Subway),
-                    other => (format!("bus-{}", tap.trip_id), mode_named(other)),
+                let validator = match tap.mode {
+                    "subway" => device_id("gate", &tap.stop_id),
+                    _ => device_id("val", &vehicle_of(&network, &tap.trip_id)),
                 };
-                let counter = day_code * 1_000_000 + (next + k) as i64;
-                let request = Request::Tap {
-                    card_id,
-                    validator_id: validator.clone(),
-                    counter,
-                    direction: if tap.tap_in {
-                        TapKind::In
-                    } else {
-                        TapKind::Out
-                    },
-                    stop_id: tap.stop_id.clone(),
-                    route_id: tap.route_id.clone(),
-                    mode,
-                    vehicle_id: Some(tap.trip_id.clone()),
-                    at: tap.at,
-                };
-                requests.push((format!("tap:{validator}:{counter}"), request));
-            }
-            // In time order, so each card's taps are priced as they happened.
-            for answer in desk.submit_many(requests).await {
-                if let Err(e) = answer {
-                    tracing::debug!("simulated tap not taken: {e}");
+                if !validators.contains_key(&validator) {
+                    let Some(key) = keys
+                        .lock()
+                        .await
+                        .key(DeviceRole::Validator, &validator)
+                        .await
+                    else {
+                        continue;
+                    };
+                    match DeviceClient::connect_validator(
+                        &broker.ip().to_string(),
+                        broker.port(),
+                        &validator,
+                        &key,
+                    )
+                    .await
+                    {
+                        Ok((client, answers)) => {
+                            tokio::spawn(count_answers(validator.clone(), answers));
+                            validators.insert(validator.clone(), client);
+                        }
+                        Err(e) => {
+                            tracing::debug!(%validator, "cannot connect: {e}");
+                            continue;
+                        }
+                    }
+                }
+                let body = serde_json::json!({
+                    "card_id": card_id,
+                    "counter": day_code * 1_000_000 + (next + k) as i64,
+                    "direction": if tap.tap_in { "in" } else { "out" },
+                    "stop_id": tap.stop_id,
+                    "route_id": tap.route_id,
+                    "mode": tap.mode,
+                    "vehicle_id": tap.trip_id,
+                    "at": tap.at.to_string(),
+                });
+                if let Some(client) = validators.get(&validator)
+                    && let Err(e) = client.publish(body.to_string().into_bytes()).await
+                {
+                    tracing::debug!(%validator, "cannot publish a tap: {e}");
                 }
             }
             next += due;
@@ -83,6 +170,30 @@ pub async fn run_riders(desk: CardDesk, network: Arc<Network>, seed: u64) {
         // Wait for the next day.
         while jiff::Timestamp::now().to_zoned(tz.clone()).date() == today {
             tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    }
+}
+
+/// The vehicle that drives `trip_id`: its block, or the trip itself.
+fn vehicle_of(network: &Network, trip_id: &str) -> String {
+    let data = network.data();
+    data.trips
+        .ids
+        .get(trip_id)
+        .and_then(|t| data.string(data.trips.block[t as usize]))
+        .unwrap_or(trip_id)
+        .to_owned()
+}
+
+/// Reads a validator's answers, logging refusals (a simulated rider with
+/// too little money is refused as a real one would be).
+async fn count_answers(validator: String, mut answers: tokio::sync::mpsc::Receiver<Vec<u8>>) {
+    while let Some(answer) = answers.recv().await {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&answer) else {
+            continue;
+        };
+        if value["result"] != "tap_accepted" {
+            tracing::debug!(%validator, answer = %value, "simulated tap not accepted");
         }
     }
 }
@@ -127,15 +238,6 @@ async fn card_for(
     Some(card_id)
 }
 
-fn mode_named(name: &str) -> Mode {
-    match name {
-        "branch" => Mode::Branch,
-        "circular" => Mode::Circular,
-        "night" => Mode::Night,
-        _ => Mode::Trunk,
-    }
-}
-
 /// Seconds between two positions of one simulated vehicle.
 const REPORT_EVERY_S: i64 = 10;
 
@@ -143,22 +245,16 @@ const REPORT_EVERY_S: i64 = 10;
 /// every vehicle on a trip publishes its position every
 /// [`REPORT_EVERY_S`] seconds to the broker at `broker`, as a GTFS-realtime
 /// `FeedMessage`, logged in with its own API key exactly as a real bus's
-/// on-board unit would. Keys are kept in `keys_file` so restarts reuse them.
+/// on-board unit would.
 pub async fn run_vehicles(
-    accounts: cityos_accounts::Accounts,
-    broker: std::net::SocketAddr,
+    broker: SocketAddr,
     network: Arc<Network>,
     seed: u64,
-    keys_file: std::path::PathBuf,
+    keys: Arc<Mutex<DeviceKeys>>,
 ) {
-    use cityos_mqtt::{DeviceClient, DeviceRole};
     use cityos_sim::vehicles::{Fleet, FleetOptions};
     use prost::Message as _;
 
-    let mut keys: HashMap<String, String> = std::fs::read_to_string(&keys_file)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
     let mut online: HashMap<u32, (DeviceClient, i64)> = HashMap::new();
     let mut fixes = Vec::new();
     let tz = network.timezone().clone();
@@ -180,29 +276,14 @@ pub async fn run_vehicles(
         };
         tracing::info!(vehicles = fleet.vehicle_count(), trips = fleet.trip_count(), %today, "simulated fleet planned");
         // Keys for every vehicle of the day, made once and kept.
-        let mut new_keys = false;
-        for v in 0..fleet.vehicle_count() as u32 {
-            let id = fleet.vehicle_id(v);
-            if keys.contains_key(id) {
-                continue;
-            }
-            match accounts
-                .create_api_key(
-                    &format!("vehicle:{id}"),
-                    cityos_accounts::Role::TransitOperator,
-                    None,
-                )
-                .await
-            {
-                Ok((_, key)) => {
-                    keys.insert(id.to_owned(), key);
-                    new_keys = true;
+        let mut day_keys = HashMap::new();
+        {
+            let mut keys = keys.lock().await;
+            for v in 0..fleet.vehicle_count() as u32 {
+                if let Some(key) = keys.key(DeviceRole::Vehicle, fleet.vehicle_id(v)).await {
+                    day_keys.insert(v, key);
                 }
-                Err(e) => tracing::warn!(vehicle = id, "cannot issue a key: {e}"),
             }
-        }
-        if new_keys && let Ok(text) = serde_json::to_string(&keys) {
-            let _ = std::fs::write(&keys_file, text);
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -217,7 +298,9 @@ pub async fn run_vehicles(
                 }
                 let id = fleet.vehicle_id(fix.vehicle);
                 if let std::collections::hash_map::Entry::Vacant(slot) = online.entry(fix.vehicle) {
-                    let Some(key) = keys.get(id) else { continue };
+                    let Some(key) = day_keys.get(&fix.vehicle) else {
+                        continue;
+                    };
                     let host = broker.ip().to_string();
                     match DeviceClient::connect(&host, broker.port(), DeviceRole::Vehicle, id, key)
                         .await

@@ -500,7 +500,12 @@ async fn serve_http(
     use cityos_server::realtime::PolledFeed;
     let polled = (settings.poll_positions.iter())
         .map(|u| (u, PolledFeed::VehiclePositions))
-        .chain(settings.poll_trip_updates.iter().map(|u| (u, PolledFeed::TripUpdates)));
+        .chain(
+            settings
+                .poll_trip_updates
+                .iter()
+                .map(|u| (u, PolledFeed::TripUpdates)),
+        );
     for (url, kind) in polled {
         eprintln!("polling {kind:?} from {url} every 10 s");
         tokio::spawn(cityos_server::realtime::poll_feed(
@@ -576,25 +581,25 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
         network: network.clone(),
     };
     let seed = city.seed;
-    let keys_file = settings.data_dir.join("vehicle-keys.json");
+    let keys_file = settings.data_dir.join("device-keys.json");
     let on_ready = move |state: &AppState, broker: Option<std::net::SocketAddr>| {
+        let Some(broker) = broker else {
+            tracing::warn!(
+                "the simulated vehicles and validators publish to the embedded MQTT broker, which is off"
+            );
+            return;
+        };
+        let keys = demo::DeviceKeys::open(state.accounts.clone(), keys_file);
         if let Some(desk) = state.cards.clone() {
-            tokio::spawn(demo::run_riders(desk, network.clone(), seed));
+            tokio::spawn(demo::run_riders(
+                desk,
+                network.clone(),
+                seed,
+                broker,
+                keys.clone(),
+            ));
         }
-        match broker {
-            Some(broker) => {
-                tokio::spawn(demo::run_vehicles(
-                    state.accounts.clone(),
-                    broker,
-                    network,
-                    seed,
-                    keys_file,
-                ));
-            }
-            None => tracing::warn!(
-                "simulated vehicles publish to the embedded MQTT broker, which is off"
-            ),
-        }
+        tokio::spawn(demo::run_vehicles(broker, network, seed, keys));
     };
     serve_http(store, settings, Some(served), on_ready, shutdown_signal()).await
 }

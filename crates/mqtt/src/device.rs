@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Packet, QoS};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::ingest::BrokerUrl;
-use crate::topic::{DeviceRole, device_topic};
+use crate::topic::{DeviceRole, answer_topic, device_topic};
 use crate::{MqttError, log_now};
 
 /// A connected device that publishes to its own topic at QoS 1.
@@ -44,6 +44,47 @@ impl DeviceClient {
         role: DeviceRole,
         device_id: &str,
         password: &str,
+    ) -> Result<DeviceClient, MqttError> {
+        Self::start(host, port, role, device_id, password, None).await
+    }
+
+    /// Connects as validator `device_id` and subscribes to its answer topic:
+    /// the server's answer to each tap arrives on the returned receiver,
+    /// once the tap is durable. Answers that find the receiver full are
+    /// dropped (and logged); a validator that misses one resends its tap.
+    pub async fn connect_validator(
+        host: &str,
+        port: u16,
+        device_id: &str,
+        password: &str,
+    ) -> Result<(DeviceClient, mpsc::Receiver<Vec<u8>>), MqttError> {
+        let (tx, rx) = mpsc::channel(4096);
+        let client = Self::start(
+            host,
+            port,
+            DeviceRole::Validator,
+            device_id,
+            password,
+            Some(tx),
+        )
+        .await?;
+        let answers = answer_topic(device_id)
+            .ok_or_else(|| MqttError::InvalidDeviceId(device_id.to_owned()))?;
+        client
+            .client
+            .subscribe(answers, QoS::AtLeastOnce)
+            .await
+            .map_err(|_| MqttError::Stopped)?;
+        Ok((client, rx))
+    }
+
+    async fn start(
+        host: &str,
+        port: u16,
+        role: DeviceRole,
+        device_id: &str,
+        password: &str,
+        answers: Option<mpsc::Sender<Vec<u8>>>,
     ) -> Result<DeviceClient, MqttError> {
         let topic = device_topic(role, device_id)
             .ok_or_else(|| MqttError::InvalidDeviceId(device_id.to_owned()))?;
@@ -79,6 +120,7 @@ impl DeviceClient {
             acked.clone(),
             broker.to_string(),
             device_id.to_owned(),
+            answers,
         ));
         Ok(DeviceClient {
             client,
@@ -158,13 +200,29 @@ pub(crate) fn connection_error(broker: &BrokerUrl, e: ConnectionError) -> MqttEr
     }
 }
 
-/// Runs the device's event loop: counts acknowledgements and reconnects
-/// with backoff when the connection drops.
-async fn drive(mut eventloop: EventLoop, acked: Arc<Acked>, broker: String, device_id: String) {
+/// Runs the device's event loop: counts acknowledgements, hands answers to
+/// a validator, and reconnects with backoff when the connection drops.
+async fn drive(
+    mut eventloop: EventLoop,
+    acked: Arc<Acked>,
+    broker: String,
+    device_id: String,
+    answers: Option<mpsc::Sender<Vec<u8>>>,
+) {
     let mut backoff = Duration::from_millis(100);
-    let mut failures = 0u64;
+    let (mut failures, mut dropped) = (0u64, 0u64);
     loop {
         match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if let Some(answers) = &answers
+                    && answers.try_send(publish.payload.to_vec()).is_err()
+                {
+                    dropped += 1;
+                    if log_now(dropped) {
+                        tracing::warn!(%device_id, dropped, "a validator's answer found no room and was dropped");
+                    }
+                }
+            }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 acked.count.fetch_add(1, Ordering::Relaxed);
                 acked.changed.notify_waiters();

@@ -534,8 +534,8 @@ fn drive_trip(
 }
 
 /// `prefix-name` with every character an MQTT device id cannot hold
-/// replaced by `-`, cut to 64 bytes.
-fn device_id(prefix: &str, name: &str) -> String {
+/// replaced by `-`, cut to 64 bytes: how simulated devices are named.
+pub fn device_id(prefix: &str, name: &str) -> String {
     let mut id: String = format!("{prefix}-{name}")
         .chars()
         .map(|c| {
