@@ -431,7 +431,8 @@ impl LiveTransit {
     pub fn ingest_trip_updates(&self, served: &Served, bytes: &[u8]) -> Result<usize, IngestError> {
         let feed = cityos_realtime::decode::decode_feed(bytes)?;
         let now = self.clock.now();
-        let read = cityos_realtime::external::trip_updates_to_predictions(&served.network, &feed, now);
+        let read =
+            cityos_realtime::external::trip_updates_to_predictions(&served.network, &feed, now);
         // The snapshot is built from the engine, so there must be one.
         drop(self.engine_of(served));
         let mut external = self.external.lock().unwrap_or_else(|e| e.into_inner());
