@@ -76,6 +76,18 @@ pub struct StopPrediction {
     pub scheduled: f64,
 }
 
+/// Link times learned by time of day and day type, in a form that outlives
+/// an engine: stops and services by their GTFS ids.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LearnedHistory {
+    /// Day types, each as the `service_id`s running on such a day.
+    pub day_types: Vec<Vec<String>>,
+    /// Links as (from `stop_id`, to `stop_id`), each with its history:
+    /// (index into `day_types`, hour of the service day, total seconds,
+    /// traversals).
+    pub links: Vec<(String, String, Vec<(u32, u8, f64, f64)>)>,
+}
+
 /// A live run as the outside sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunInfo {
@@ -1036,6 +1048,82 @@ impl<N: Deref<Target = Network>> Engine<N> {
             },
             entity,
         }
+    }
+
+    /// What the engine has learned about link times by time of day and day
+    /// type, keyed by stop and service ids so it outlives this engine and
+    /// fits a later version of the network.
+    pub fn learned_history(&self) -> LearnedHistory {
+        let data = self.network.data();
+        let mut day_types = vec![Vec::new(); self.day_type_ids.len()];
+        for (services, &t) in &self.day_type_ids {
+            if let Some(slot) = day_types.get_mut(t as usize) {
+                *slot = services
+                    .iter()
+                    .map(|&s| data.services.ids.id(s).to_owned())
+                    .collect();
+            }
+        }
+        let mut links: FxHashMap<u32, Vec<(u32, u8, f64, f64)>> = FxHashMap::default();
+        for ((link, day_type, hour), seconds, count) in self.model.history() {
+            links
+                .entry(link)
+                .or_default()
+                .push((day_type, hour, seconds, count));
+        }
+        let mut links: Vec<(String, String, Vec<(u32, u8, f64, f64)>)> = links
+            .into_iter()
+            .filter_map(|(link, mut hours)| {
+                let (from, to) = self.index.link_stops(link)?;
+                hours.sort_by_key(|h| (h.0, h.1));
+                Some((
+                    data.stops.ids.id(from).to_owned(),
+                    data.stops.ids.id(to).to_owned(),
+                    hours,
+                ))
+            })
+            .collect();
+        links.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        LearnedHistory { day_types, links }
+    }
+
+    /// Adds history learned by another engine (or before a restart): links
+    /// and services this network does not have are skipped. Returns the
+    /// (link, day type, hour) entries taken.
+    pub fn learn_history(&mut self, history: &LearnedHistory) -> usize {
+        let data = self.network.data();
+        let day_types: Vec<Option<u32>> = history
+            .day_types
+            .iter()
+            .map(|services| {
+                let mut ids: Vec<u32> = services
+                    .iter()
+                    .map(|s| data.services.ids.get(s))
+                    .collect::<Option<_>>()?;
+                ids.sort_unstable();
+                let next = self.day_type_ids.len() as u32;
+                Some(*self.day_type_ids.entry(ids).or_insert(next))
+            })
+            .collect();
+        let link_of: FxHashMap<(u32, u32), u32> = (0..self.index.link_count() as u32)
+            .filter_map(|l| Some((self.index.link_stops(l)?, l)))
+            .collect();
+        let mut taken = 0;
+        for (from, to, hours) in &history.links {
+            let (Some(from), Some(to)) = (data.stops.ids.get(from), data.stops.ids.get(to)) else {
+                continue;
+            };
+            let Some(&link) = link_of.get(&(from, to)) else {
+                continue;
+            };
+            for &(day_type, hour, seconds, count) in hours {
+                if let Some(Some(t)) = day_types.get(day_type as usize) {
+                    self.model.add_history((link, *t, hour), seconds, count);
+                    taken += 1;
+                }
+            }
+        }
+        taken
     }
 
     /// The link-time memory (half-life, seconds) and prior strength (in

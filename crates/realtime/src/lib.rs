@@ -50,7 +50,9 @@ pub mod validate;
 pub mod wire;
 
 pub use decode::{DecodeError, PositionRecord, decode_vehicle_positions, read_positions_csv};
-pub use engine::{Accepted, Engine, RunId, RunInfo, StopEvent, StopPrediction, trip_update_entity};
+pub use engine::{
+    Accepted, Engine, LearnedHistory, RunId, RunInfo, StopEvent, StopPrediction, trip_update_entity,
+};
 pub use index::TripIndex;
 pub use score::{Judged, Method, ScoreConfig, ScoreReport, replay_judged, replay_score};
 pub use speeds::{Congestion, RoadSpeed, RoadSpeeds};

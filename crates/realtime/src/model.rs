@@ -362,6 +362,24 @@ impl TravelModel {
         }
     }
 
+    /// Every (link, day type, hour) of history with its total seconds and
+    /// traversals, over all the days seen.
+    pub(crate) fn history(&self) -> impl Iterator<Item = ((u32, u32, u8), f64, f64)> + '_ {
+        self.history
+            .iter()
+            .map(|(&key, h)| (key, h.past_sum + h.sum, h.past_count + h.count))
+    }
+
+    /// Adds history learned elsewhere (another engine, an earlier run): it
+    /// counts as earlier days for every day asked about.
+    pub(crate) fn add_history(&mut self, key: (u32, u32, u8), seconds: f64, traversals: f64) {
+        if seconds.is_finite() && traversals.is_finite() && traversals > 0.0 && seconds >= 0.0 {
+            let hour = self.history.entry(key).or_default();
+            hour.past_sum += seconds;
+            hour.past_count += traversals;
+        }
+    }
+
     /// The candidate memory (seconds) and prior strength now in use.
     pub(crate) fn chosen(&self) -> (f64, f64) {
         (

@@ -274,7 +274,12 @@ pub struct LiveTransit {
     proposals: tokio::sync::Mutex<Proposals>,
     /// Another system's predictions by run, with when they were received.
     external: Mutex<FxHashMap<(u32, Date), (i64, LiveRun)>>,
+    /// History kept from before a restart, for the next engine made.
+    remembered: Mutex<Option<cityos_realtime::LearnedHistory>>,
 }
+
+/// How often what the engine learned is written to the store.
+pub const SAVE_HISTORY_EVERY_S: i64 = 300;
 
 /// How long another system's prediction of a run stands without news.
 pub const EXTERNAL_MAX_AGE_S: i64 = 300;
@@ -286,6 +291,7 @@ impl Default for LiveTransit {
             alerts_changed: AtomicBool::new(false),
             proposals: tokio::sync::Mutex::default(),
             external: Mutex::default(),
+            remembered: Mutex::default(),
             engine: Mutex::new(None),
             snapshot: watch::Sender::new(Arc::default()),
         }
@@ -415,14 +421,31 @@ impl LiveTransit {
     fn engine_of(&self, served: &Served) -> std::sync::MutexGuard<'_, Option<LiveEngine>> {
         let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         if guard.as_ref().is_none_or(|e| e.network_id != served.id) {
+            let mut engine = Engine::new(served.network.clone(), Config::default());
+            let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(history) = remembered.as_ref() {
+                let taken = engine.learn_history(history);
+                tracing::info!(taken, "link times learned before are in use again");
+            }
             *guard = Some(LiveEngine {
                 network_id: served.id,
-                engine: Engine::new(served.network.clone(), Config::default()),
+                engine,
                 speeds: RoadSpeeds::new(),
                 events: Vec::new(),
             });
         }
         guard
+    }
+
+    /// What the engine has learned by time of day and day type, if one runs.
+    pub fn learned_history(&self) -> Option<cityos_realtime::LearnedHistory> {
+        let guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(|live| live.engine.learned_history())
+    }
+
+    /// History learned before (kept in the store), for every engine made from now on.
+    pub fn remember(&self, history: cityos_realtime::LearnedHistory) {
+        *self.remembered.lock().unwrap_or_else(|e| e.into_inner()) = Some(history);
     }
 
     /// Takes in another system's predictions: a GTFS-realtime TripUpdates
@@ -814,11 +837,43 @@ struct Proposals {
     open: HashMap<String, (i64, i64)>,
     /// The alerts feed and when it was built.
     alerts: Option<(i64, Bytes)>,
+    /// When the learned history was last written to the store.
+    history_saved: i64,
+}
+
+/// Reads the history kept in the store into `state`'s live transit, so
+/// the engine starts with what was learned before a restart.
+pub async fn restore_history(state: &AppState) {
+    match state.store.learned_history().await {
+        Ok(Some(bytes)) => match postcard::from_bytes::<cityos_realtime::LearnedHistory>(&bytes) {
+            Ok(history) => state.live.remember(history),
+            Err(e) => tracing::warn!("the stored link-time history is unreadable: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot read the stored link-time history: {e}"),
+    }
+}
+
+/// Writes what the engine has learned to the store.
+pub async fn save_history(state: &AppState) {
+    let live = state.live.clone();
+    let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || {
+        live.learned_history()
+            .and_then(|h| postcard::to_allocvec(&h).ok())
+    })
+    .await
+    else {
+        return;
+    };
+    if let Err(e) = state.store.save_learned_history(bytes).await {
+        tracing::warn!("cannot keep the link-time history: {e}");
+    }
 }
 
 /// Rebuilds the live snapshot every [`REFRESH_INTERVAL`] with [`refresh`].
 /// Runs until the task is aborted.
 pub async fn run(state: AppState) {
+    restore_history(&state).await;
     let mut tick = tokio::time::interval(REFRESH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -876,6 +931,10 @@ pub async fn refresh(state: &AppState) {
             }
             Err(e) => tracing::warn!("cannot record an incident: {e}"),
         }
+    }
+    if now - memory.history_saved >= SAVE_HISTORY_EVERY_S {
+        memory.history_saved = now;
+        save_history(state).await;
     }
     // Conditions gone for two minutes: unconfirmed proposals are dismissed.
     let gone: Vec<(String, i64)> = memory

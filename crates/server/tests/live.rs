@@ -590,3 +590,48 @@ async fn positions_are_polled_from_another_systems_feed() {
     poller.abort();
     assert!(b.metrics.feed_poll_failures.get() >= 2);
 }
+
+#[tokio::test]
+async fn what_the_engine_learned_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, network) = city(dir.path()).await;
+    // Half an hour of buses, replayed on the clock, teaches link times
+    // (what each vehicle drives in its first ten minutes is not learned from).
+    let now = jiff::Timestamp::now().as_second();
+    let today = jiff::Timestamp::now()
+        .to_zoned(network.timezone().clone())
+        .date();
+    let positions = drive(
+        &network,
+        &SynthOptions {
+            date: today,
+            window: now - 1800..now,
+            every_s: 20,
+            gps_error_m: 5.0,
+            seed: 3,
+        },
+    );
+    let served = a.network.get().unwrap();
+    for p in &positions {
+        a.live.clock.replay_at(p.timestamp.unwrap());
+        a.live
+            .ingest_records(&served, std::slice::from_ref(p), &a.metrics);
+    }
+    let learned = a.live.learned_history().unwrap();
+    assert!(!learned.links.is_empty());
+    cityos_server::realtime::save_history(&a).await;
+
+    // A new process on the same store starts from what the last one learned.
+    let b = AppState::new(a.store.clone(), UiConfig::default());
+    b.network.set(
+        Served {
+            id: served.id,
+            network: served.network.clone(),
+        },
+        &b.metrics,
+    );
+    cityos_server::realtime::restore_history(&b).await;
+    b.live
+        .ingest_records(&b.network.get().unwrap(), &positions[..1], &b.metrics);
+    assert_eq!(b.live.learned_history().unwrap(), learned);
+}

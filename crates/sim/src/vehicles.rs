@@ -187,8 +187,9 @@ fn peak(hour: f64) -> f64 {
 }
 
 /// A road's own character: free-flow factor and sensitivity to the peaks.
-fn road(seed: u64, from: u32, to: u32) -> (f64, f64) {
-    let mut rng = Rng::derive(seed, &[0x70ad, u64::from(from), u64::from(to)]);
+/// It belongs to the city, so it is the same every day and for every seed.
+fn road(from: u32, to: u32) -> (f64, f64) {
+    let mut rng = Rng::derive(0, &[0x70ad, u64::from(from), u64::from(to)]);
     ((0.12 * rng.normal()).exp(), rng.range_f64(0.3, 1.7))
 }
 
@@ -469,7 +470,11 @@ fn drive_trip(
         data.routes[data.trips.route[trip as usize] as usize].kind(),
         RouteKind::Subway | RouteKind::Rail | RouteKind::Tram
     );
-    let mut rng = Rng::derive(options.seed, &[0x7219, u64::from(trip)]);
+    // Drivers, lights and mishaps differ from day to day.
+    let day = i64::from(options.date.year()) * 10_000
+        + i64::from(options.date.month()) * 100
+        + i64::from(options.date.day());
+    let mut rng = Rng::derive(options.seed, &[0x7219, u64::from(trip), day as u64]);
     let driver = (if rail { 0.02 } else { 0.06 } * rng.normal()).exp();
     let scheduled = |i: usize| {
         (
@@ -498,11 +503,8 @@ fn drive_trip(
         let traffic = if rail {
             1.0
         } else {
-            let (free_flow, sensitivity) = road(
-                options.seed,
-                st.stop[range.start + i],
-                st.stop[range.start + i + 1],
-            );
+            let (free_flow, sensitivity) =
+                road(st.stop[range.start + i], st.stop[range.start + i + 1]);
             free_flow * (1.0 + sensitivity * peak(hour))
         };
         let lights = (if rail { 0.03 } else { 0.2 } * rng.normal()).exp();

@@ -170,6 +170,24 @@ impl Store {
             .transpose()
     }
 
+    /// Keeps what the real-time engine learned (opaque bytes), replacing
+    /// what was kept before.
+    pub async fn save_learned_history(&self, body: Vec<u8>) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO realtime_history (id, saved_at, body) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET saved_at = excluded.saved_at, body = excluded.body";
+        self.execute(SQL, vec![crate::now_unix().into(), body.into()])
+            .await?;
+        Ok(())
+    }
+
+    /// What the real-time engine learned, as last kept.
+    pub async fn learned_history(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        const SQL: &str = "SELECT body FROM realtime_history WHERE id = 1";
+        Ok(self
+            .query_row(SQL, vec![])
+            .await?
+            .and_then(|row| row.into_iter().next()?.into_bytes()))
+    }
+
     /// Open incidents (proposed or active), and those closed since `closed_since`, newest first.
     pub async fn incidents(&self, closed_since: i64) -> Result<Vec<IncidentRow>, StoreError> {
         const SQL: &str = "SELECT id, status, source, detection_key, body, created_at, updated_at FROM incidents WHERE status IN ('proposed', 'active') OR updated_at >= ? ORDER BY id DESC LIMIT 1000";

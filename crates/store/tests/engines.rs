@@ -321,3 +321,10 @@ on_both_engines!(one_open_incident_per_detected_condition, |store| {
     let recent = store.incidents(i64::MAX).await.unwrap();
     assert_eq!(recent.len(), 3);
 });
+
+on_both_engines!(learned_history_is_kept_and_replaced, |store| {
+    assert_eq!(store.learned_history().await.unwrap(), None);
+    store.save_learned_history(vec![1, 2, 3]).await.unwrap();
+    store.save_learned_history(vec![4, 5]).await.unwrap();
+    assert_eq!(store.learned_history().await.unwrap(), Some(vec![4, 5]));
+});

@@ -28,3 +28,11 @@ CREATE TABLE incidents (
 );
 CREATE INDEX incidents_status ON incidents (status, updated_at);
 CREATE UNIQUE INDEX incidents_open_key ON incidents (detection_key) WHERE status IN ('proposed', 'active');
+
+-- What the real-time engine learned about link times by time of day and day
+-- type (postcard bytes written by the server), so a restart keeps it.
+CREATE TABLE realtime_history (
+    id       BIGINT PRIMARY KEY CHECK (id = 1),
+    saved_at BIGINT NOT NULL,
+    body     BYTEA  NOT NULL
+);
