@@ -82,11 +82,14 @@ pub struct StopPrediction {
 pub struct LearnedHistory {
     /// Day types, each as the `service_id`s running on such a day.
     pub day_types: Vec<Vec<String>>,
-    /// Links as (from `stop_id`, to `stop_id`), each with its history:
-    /// (index into `day_types`, hour of the service day, total seconds,
-    /// traversals).
-    pub links: Vec<(String, String, Vec<(u32, u8, f64, f64)>)>,
+    /// Links as (from `stop_id`, to `stop_id`), each with its history.
+    pub links: Vec<(String, String, Vec<HourTotals>)>,
 }
+
+/// One link's history at one hour of one day type: (index into
+/// [`LearnedHistory::day_types`], hour of the service day, total seconds,
+/// traversals).
+pub type HourTotals = (u32, u8, f64, f64);
 
 /// A live run as the outside sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1064,14 +1067,14 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     .collect();
             }
         }
-        let mut links: FxHashMap<u32, Vec<(u32, u8, f64, f64)>> = FxHashMap::default();
+        let mut links: FxHashMap<u32, Vec<HourTotals>> = FxHashMap::default();
         for ((link, day_type, hour), seconds, count) in self.model.history() {
             links
                 .entry(link)
                 .or_default()
                 .push((day_type, hour, seconds, count));
         }
-        let mut links: Vec<(String, String, Vec<(u32, u8, f64, f64)>)> = links
+        let mut links: Vec<(String, String, Vec<HourTotals>)> = links
             .into_iter()
             .filter_map(|(link, mut hours)| {
                 let (from, to) = self.index.link_stops(link)?;
