@@ -80,6 +80,33 @@ fn check_snapshots(dir: &std::path::Path, positions: &[cityos_realtime::Position
     }
 }
 
+/// `cityos replay --speed 0` of `positions` on `feed`, with snapshots:
+/// where they are, and what it printed. It must succeed.
+fn replay_fast(
+    dir: &std::path::Path,
+    feed: &std::path::Path,
+    positions: &std::path::Path,
+) -> (std::path::PathBuf, String) {
+    let snaps = dir.join("snaps");
+    let (ok, _, stderr) = run(cityos(&dir.join("data")).args([
+        "replay".as_ref(),
+        "--gtfs".as_ref(),
+        feed.as_os_str(),
+        "--positions".as_ref(),
+        positions.as_os_str(),
+        "--speed".as_ref(),
+        "0".as_ref(),
+        "--snapshots".as_ref(),
+        snaps.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--mqtt-listen".as_ref(),
+        "off".as_ref(),
+    ] as [&std::ffi::OsStr; 13]));
+    assert!(ok, "{stderr}");
+    (snaps, stderr)
+}
+
 #[test]
 fn a_csv_recording_replays_with_snapshots_every_30_seconds() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,23 +128,7 @@ fn a_csv_recording_replays_with_snapshots_every_30_seconds() {
     }
     writeln!(out, "bus-x,T,20260303,not-a-number,127.0,1772492400").unwrap();
     drop(out);
-    let snaps = dir.path().join("snaps");
-    let (ok, _, stderr) = run(cityos(&dir.path().join("data")).args([
-        "replay",
-        "--gtfs",
-        feed.to_str().unwrap(),
-        "--positions",
-        csv.to_str().unwrap(),
-        "--speed",
-        "0",
-        "--snapshots",
-        snaps.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--mqtt-listen",
-        "off",
-    ]));
-    assert!(ok, "{stderr}");
+    let (snaps, stderr) = replay_fast(dir.path(), &feed, &csv);
     assert!(
         stderr.contains(&format!(
             "{} positions, {} accepted",
@@ -141,23 +152,7 @@ fn a_folder_of_gtfs_realtime_files_replays_too() {
         let bytes = cityos_realtime::decode::positions_to_feed(chunk, t).encode_to_vec();
         std::fs::write(pbs.join(format!("{t}.pb")), bytes).unwrap();
     }
-    let snaps = dir.path().join("snaps");
-    let (ok, _, stderr) = run(cityos(&dir.path().join("data")).args([
-        "replay",
-        "--gtfs",
-        feed.to_str().unwrap(),
-        "--positions",
-        pbs.to_str().unwrap(),
-        "--speed",
-        "0",
-        "--snapshots",
-        snaps.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--mqtt-listen",
-        "off",
-    ]));
-    assert!(ok, "{stderr}");
+    let (snaps, _) = replay_fast(dir.path(), &feed, &pbs);
     check_snapshots(&snaps, &positions);
 }
 

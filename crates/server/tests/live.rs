@@ -9,40 +9,12 @@ use cityos_accounts::Role;
 use cityos_realtime::gtfsrt::FeedMessage;
 use cityos_realtime::synth::{SynthOptions, drive};
 use cityos_server::realtime::PolledFeed;
-use cityos_server::{AppState, Served, UiConfig, app, import_feed};
-use cityos_store::{Store, testing};
+use cityos_server::{AppState, Served, UiConfig, app};
 use prost::Message as _;
 use tower::ServiceExt;
 
-/// A served generated city on its own store, and its network.
-async fn city(dir: &std::path::Path) -> (AppState, std::sync::Arc<cityos_transit::Network>) {
-    let feed = dir.join("city");
-    if !feed.exists() {
-        cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
-    }
-    let store = Store::open(&testing::sqlite_path(
-        &dir.join(format!("db-{}", rand_suffix())),
-    ))
-    .await
-    .unwrap();
-    let state = AppState::new(store.clone(), UiConfig::default());
-    let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
-    let network = std::sync::Arc::new(imported.network);
-    state.network.set(
-        Served {
-            id: imported.record.id,
-            network: network.clone(),
-        },
-        &state.metrics,
-    );
-    (state, network)
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
+mod common;
+use common::{city, vehicle_ids};
 
 /// Today's buses of `network`, reporting over the last ten minutes.
 fn recent_positions(
@@ -208,8 +180,12 @@ async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, axu
     )
 }
 
+async fn get(router: &axum::Router, path: &str) -> (StatusCode, axum::body::Bytes) {
+    send(router, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
 async fn get_json(router: &axum::Router, path: &str) -> serde_json::Value {
-    let (status, body) = send(router, Request::get(path).body(Body::empty()).unwrap()).await;
+    let (status, body) = get(router, path).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -259,23 +235,11 @@ async fn live_views(
         next.windows(2)
             .all(|w| w[0]["expected"].as_i64() <= w[1]["expected"].as_i64())
     );
-    let (status, _) = send(
-        router,
-        Request::get("/api/v1/vehicles/no-such-bus")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = get(router, "/api/v1/vehicles/no-such-bus").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The VehiclePositions feed has every vehicle the API lists.
-    let (status, bytes) = send(
-        router,
-        Request::get("/gtfs-rt/vehicle-positions")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, bytes) = get(router, "/gtfs-rt/vehicle-positions").await;
     assert_eq!(status, StatusCode::OK);
     let feed = FeedMessage::decode(bytes.as_ref()).unwrap();
     let ids: Vec<&str> = feed
@@ -328,13 +292,7 @@ async fn live_views(
                 .contains(&f["properties"]["congestion"].as_str().unwrap())
         );
     }
-    let (status, _) = send(
-        router,
-        Request::get("/api/v1/roads/speeds.geojson?hour=24")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = get(router, "/api/v1/roads/speeds.geojson?hour=24").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // JSON positions: a malformed one is refused saying what is wrong.
@@ -390,13 +348,7 @@ async fn live_views(
     let public = get_json(router, "/api/v1/incidents").await;
     assert_eq!(public.as_array().unwrap().len(), 1);
     cityos_server::realtime::refresh(state).await;
-    let (status, bytes) = send(
-        router,
-        Request::get("/gtfs-rt/service-alerts")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, bytes) = get(router, "/gtfs-rt/service-alerts").await;
     assert_eq!(status, StatusCode::OK);
     let alerts = FeedMessage::decode(bytes.as_ref()).unwrap();
     assert_eq!(alerts.entity.len(), 1);
@@ -558,19 +510,8 @@ async fn positions_are_polled_from_another_systems_feed() {
         b.metrics.positions_accepted.get() > 0
     })
     .await;
-    let ids = |s: &AppState| {
-        let mut ids: Vec<String> = s
-            .live
-            .snapshot()
-            .vehicles
-            .iter()
-            .map(|v| v.vehicle_id.clone())
-            .collect();
-        ids.sort();
-        ids
-    };
-    assert!(!ids(&a).is_empty());
-    assert_eq!(ids(&b), ids(&a));
+    assert!(!vehicle_ids(&a).is_empty());
+    assert_eq!(vehicle_ids(&b), vehicle_ids(&a));
 
     // A feed that cannot be reached is counted and retried, never fatal.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,7 +6,6 @@
 //! The Mosquitto half prints `skipped: …` without Debian's `mosquitto`
 //! package, unless `CITYOS_REQUIRE_MOSQUITTO=1` (as CI sets).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cityos_accounts::Role;
@@ -14,26 +13,15 @@ use cityos_mqtt::mosquitto::Mosquitto;
 use cityos_mqtt::{DeviceClient, DeviceRole};
 use cityos_realtime::PositionRecord;
 use cityos_realtime::synth::{SynthOptions, drive};
+use cityos_server::AppState;
 use cityos_server::mqtt::{MqttSource, start};
-use cityos_server::{AppState, Served, UiConfig, import_feed};
-use cityos_store::{Store, testing};
 use prost::Message as _;
+
+mod common;
 
 /// A served generated city, and positions of three of its buses over the last five minutes.
 async fn city(dir: &std::path::Path) -> (AppState, Vec<Vec<PositionRecord>>) {
-    let feed = dir.join("city");
-    cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
-    let store = Store::open(&testing::sqlite_path(dir)).await.unwrap();
-    let state = AppState::new(store.clone(), UiConfig::default());
-    let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
-    let network = Arc::new(imported.network);
-    state.network.set(
-        Served {
-            id: imported.record.id,
-            network: network.clone(),
-        },
-        &state.metrics,
-    );
+    let (state, network) = common::city(dir).await;
     let now = jiff::Timestamp::now().as_second();
     let positions = drive(
         &network,
@@ -122,17 +110,9 @@ async fn publish_all(
         "the forged position is refused"
     );
     cityos_server::realtime::refresh(state).await;
-    let mut listed: Vec<String> = state
-        .live
-        .snapshot()
-        .vehicles
-        .iter()
-        .map(|v| v.vehicle_id.clone())
-        .collect();
-    listed.sort();
     let mut ids: Vec<String> = three.iter().map(|p| p[0].vehicle_id.clone()).collect();
     ids.sort();
-    assert_eq!(listed, ids);
+    assert_eq!(common::vehicle_ids(state), ids);
 }
 
 #[tokio::test]
