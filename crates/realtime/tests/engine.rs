@@ -16,10 +16,15 @@ fn small_city() -> Network {
     cityos_transit::load_network(dir.path(), &|_| {}).unwrap().0
 }
 
-/// A weekday morning of synthetic positions: (date, positions).
+/// A weekday morning of synthetic positions: from 07:00 on Tuesday 2026-03-03.
 fn morning(network: &Network, minutes: i64) -> Vec<PositionRecord> {
-    let date = jiff::civil::date(2026, 3, 3);
-    let from = network.instant(date, 7 * 3600).unwrap().as_second();
+    simulated(network, 3, 7, minutes)
+}
+
+/// `minutes` of synthetic positions from `hour` on 2026-03-`day`.
+fn simulated(network: &Network, day: i8, hour: u32, minutes: i64) -> Vec<PositionRecord> {
+    let date = jiff::civil::date(2026, 3, day);
+    let from = network.instant(date, hour * 3600).unwrap().as_second();
     drive(
         network,
         &SynthOptions {
@@ -413,16 +418,7 @@ fn history_from_earlier_days_improves_the_next_mornings_predictions() {
     let day = |d: i8, from_h: u32, minutes: i64| {
         let date = jiff::civil::date(2026, 3, d);
         let from = network.instant(date, from_h * 3600).unwrap().as_second();
-        let positions = drive(
-            &network,
-            &SynthOptions {
-                date,
-                window: from..from + minutes * 60,
-                every_s: 20,
-                gps_error_m: 5.0,
-                seed: 1,
-            },
-        );
+        let positions = simulated(&network, d, from_h, minutes);
         let fleet = Fleet::plan(
             &network,
             &FleetOptions {
