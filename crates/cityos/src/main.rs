@@ -86,7 +86,7 @@ enum UserCommand {
         email: String,
         #[arg(long)]
         name: String,
-        /// citizen, department_staff, transit_operator or admin.
+        /// citizen, department_staff, complaints_officer, transit_operator or admin.
         #[arg(long, value_parser = parse_role)]
         role: Role,
     },
@@ -123,7 +123,7 @@ enum FareCommand {
 
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| {
-        format!("'{text}' is not a role (citizen, department_staff, transit_operator, admin)")
+        format!("'{text}' is not a role (citizen, department_staff, complaints_officer, transit_operator, admin)")
     })
 }
 

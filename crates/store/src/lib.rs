@@ -6,11 +6,13 @@
 //! with `?` placeholders and runs on both engines; schema changes are
 //! versioned migrations per engine under `migrations/`, applied on open.
 //!
-//! The typed operations live in [`accounts`] and [`networks`]; nothing
+//! The typed operations live in [`accounts`], [`networks`], [`cards`] and
+//! [`complaints`]; nothing
 //! outside this crate writes SQL.
 
 pub mod accounts;
 pub mod cards;
+pub mod complaints;
 pub mod networks;
 mod postgres;
 mod sqlite;
@@ -175,6 +177,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/sqlite/0003_fare_rules.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/sqlite/0004_complaints.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -189,6 +195,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../migrations/postgres/0003_fare_rules.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/postgres/0004_complaints.sql"),
     },
 ];
 
