@@ -618,11 +618,10 @@ impl Desk {
         Ok(c)
     }
 
-    /// Records a breach for every open complaint past its deadline not alerted yet;
-    /// returns them. The serve loop calls this every minute.
-    pub async fn alert_breaches(&self) -> Result<Vec<ComplaintRow>, CivicError> {
+    /// Records a breach for every open complaint past its deadline at `now` not
+    /// alerted yet; returns them. The serve loop calls this every minute.
+    pub async fn alert_breaches(&self, now: i64) -> Result<Vec<ComplaintRow>, CivicError> {
         let _one = self.inner.changes.lock().await;
-        let now = cityos_store::now_unix();
         let due = self.inner.store.unalerted_breaches(now).await?;
         let changes: Vec<Change> = due
             .iter()
