@@ -240,6 +240,11 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
             fare_rules: rules,
             mqtt_listen: Some("off".to_owned()),
             mqtt: None,
+            photo_dir: None,
+            smtp: None,
+            mail_from: None,
+            complaints_per_account: None,
+            complaints_per_address: None,
         };
         Settings::resolve(store_args, Some(&serve))
     };
@@ -449,6 +454,10 @@ async fn serve_http(
         .start_cards(&settings.fare_rules_toml()?)
         .await
         .context("the card desk could not start")?;
+    state
+        .start_civic(settings.civic.clone())
+        .await
+        .context("the complaint desk could not start")?;
     match served {
         Some(served) => state.network.set(served, &state.metrics),
         None => {
@@ -548,7 +557,10 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
     let seed = city.seed;
     serve_http(store, settings, Some(served), move |state| {
         if let Some(desk) = state.cards.clone() {
-            tokio::spawn(demo::run_riders(desk, network, seed));
+            tokio::spawn(demo::run_riders(desk, network.clone(), seed));
+        }
+        if let Some(desk) = state.civic.clone() {
+            tokio::spawn(demo::run_citizens(desk, network, seed));
         }
     })
     .await
