@@ -1,6 +1,7 @@
 //! The `cityos` command: serve, import, generate, demo and benchmark a smart city.
 
 mod bench;
+mod bench_complaints;
 mod config;
 mod demo;
 
