@@ -307,7 +307,10 @@ async fn nginx_peer(
     for p in [dir, &root, &root.join("www")] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
     }
-    std::fs::set_permissions(root.join("www/requests.json"), std::fs::Permissions::from_mode(0o644))?;
+    std::fs::set_permissions(
+        root.join("www/requests.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )?;
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?.port()
@@ -332,7 +335,13 @@ async fn nginx_peer(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let request = b"GET /requests.json HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec();
-    let result = load(addr, connections, Duration::from_secs(seconds), Arc::new(move |_| request.clone())).await;
+    let result = load(
+        addr,
+        connections,
+        Duration::from_secs(seconds),
+        Arc::new(move |_| request.clone()),
+    )
+    .await;
     let _ = child.kill().await;
     result
 }

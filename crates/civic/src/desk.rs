@@ -152,6 +152,8 @@ struct Inner {
     mail_wake: Arc<Notify>,
     emails_sent: AtomicU64,
     photos: AtomicU64,
+    /// Counts committed writes, so readers can tell whether what they computed is still current.
+    generation: Arc<AtomicU64>,
 }
 
 impl Desk {
@@ -175,9 +177,10 @@ impl Desk {
                 mail_wake: Arc::new(Notify::new()),
                 emails_sent: AtomicU64::new(0),
                 photos: AtomicU64::new(0),
+                generation: Arc::new(AtomicU64::new(0)),
             }),
         };
-        tokio::spawn(writer(store, jobs, next_id));
+        tokio::spawn(writer(store, jobs, next_id, desk.inner.generation.clone()));
         if let Some(smtp) = desk.inner.settings.smtp.clone() {
             tokio::spawn(mailer(desk.clone(), smtp));
         }
@@ -194,6 +197,12 @@ impl Desk {
         &self.inner.store
     }
 
+    /// Changes whenever this desk commits a filing or a change: anything derived from
+    /// the complaints (a rendered listing) is current while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     /// Emails delivered since start.
     pub fn emails_sent(&self) -> u64 {
         self.inner.emails_sent.load(Ordering::Relaxed)
@@ -208,23 +217,16 @@ impl Desk {
         address: Option<&str>,
     ) -> Result<Filed, CivicError> {
         let now = cityos_store::now_unix();
-        if let Some(account) = account {
-            self.inner
-                .per_account
-                .hit(account, now)
-                .map_err(|retry_after| CivicError::RateLimited {
-                    who: "this account",
-                    retry_after,
-                })?;
-        }
-        if let Some(address) = address {
-            self.inner
-                .per_address
-                .hit(address, now)
-                .map_err(|retry_after| CivicError::RateLimited {
-                    who: "this address",
-                    retry_after,
-                })?;
+        let limits = [
+            (account, &self.inner.per_account, "this account"),
+            (address, &self.inner.per_address, "this address"),
+        ];
+        for (key, limit, who) in limits {
+            if let Some(key) = key {
+                limit
+                    .hit(key, now)
+                    .map_err(|retry_after| CivicError::RateLimited { who, retry_after })?;
+            }
         }
         let catalog = &self.inner.catalog;
         let service = catalog.service(&filing.service_code).ok_or_else(|| {
@@ -578,6 +580,7 @@ impl Desk {
                 },
             ])
             .await?;
+        self.inner.generation.fetch_add(1, Ordering::Release);
         self.inner.mail_wake.notify_one();
         Ok(dup)
     }
@@ -652,6 +655,7 @@ impl Desk {
         if !changes.is_empty() {
             tracing::warn!(complaints = changes.len(), "complaint deadlines breached");
             self.inner.store.apply_complaint_changes(changes).await?;
+            self.inner.generation.fetch_add(1, Ordering::Release);
         }
         Ok(due)
     }
@@ -756,6 +760,7 @@ impl Desk {
                 notifications,
             }])
             .await?;
+        self.inner.generation.fetch_add(1, Ordering::Release);
         if mails {
             self.inner.mail_wake.notify_one();
         }
@@ -783,7 +788,12 @@ fn reporter_key(user_id: Option<i64>, email: Option<&str>) -> Option<String> {
 
 /// Writes filings in batches: everything waiting goes into one transaction,
 /// and nobody is answered before it commits. Ids are handed out here, in order.
-async fn writer(store: Store, mut jobs: mpsc::Receiver<Job>, mut next_id: i64) {
+async fn writer(
+    store: Store,
+    mut jobs: mpsc::Receiver<Job>,
+    mut next_id: i64,
+    generation: Arc<AtomicU64>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let filings: Vec<FilingRow> = batch
@@ -809,6 +819,7 @@ async fn writer(store: Store, mut jobs: mpsc::Receiver<Job>, mut next_id: i64) {
             .collect();
         match store.insert_complaints(filings).await {
             Ok(()) => {
+                generation.fetch_add(1, Ordering::Release);
                 for job in batch.drain(..) {
                     let _ = job.answer.send(Ok(job.row));
                 }

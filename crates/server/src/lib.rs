@@ -70,6 +70,8 @@ pub struct AppState {
     pub live: Arc<realtime::LiveTransit>,
     /// The complaint desk, once started.
     pub civic: Option<cityos_civic::Desk>,
+    /// Rendered Open311 listings, reused while nothing changed.
+    pub listings: Arc<api::open311::ListingCache>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             cards: None,
             live: Arc::default(),
             civic: None,
+            listings: Arc::default(),
         }
     }
 

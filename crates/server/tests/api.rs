@@ -91,6 +91,23 @@ async fn postgres() -> Option<Harness> {
     )
 }
 
+/// Runs the scenario `$scenario(Harness)` as one test per engine.
+macro_rules! on_both_engines {
+    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $scenario(sqlite().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(h) = postgres().await {
+                $scenario(h).await;
+            }
+        }
+    };
+}
+
 struct Reply {
     status: StatusCode,
     headers: axum::http::HeaderMap,
@@ -271,17 +288,7 @@ async fn role_matrix(h: Harness) {
     }
 }
 
-#[tokio::test]
-async fn role_matrix_on_sqlite() {
-    role_matrix(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn role_matrix_on_postgres() {
-    if let Some(h) = postgres().await {
-        role_matrix(h).await;
-    }
-}
+on_both_engines!(role_matrix, role_matrix_on_sqlite, role_matrix_on_postgres);
 
 #[tokio::test]
 async fn every_api_endpoint_is_in_the_openapi_document_and_vice_versa() {
@@ -664,17 +671,11 @@ async fn failed_import_keeps_serving(h: Harness) {
     assert_eq!(h.get("/api/v1/network").await.json()["id"], before);
 }
 
-#[tokio::test]
-async fn failed_import_keeps_serving_on_sqlite() {
-    failed_import_keeps_serving(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn failed_import_keeps_serving_on_postgres() {
-    if let Some(h) = postgres().await {
-        failed_import_keeps_serving(h).await;
-    }
-}
+on_both_engines!(
+    failed_import_keeps_serving,
+    failed_import_keeps_serving_on_sqlite,
+    failed_import_keeps_serving_on_postgres
+);
 
 #[tokio::test]
 async fn citizens_register_log_in_with_a_cookie_and_log_out() {
@@ -1004,17 +1005,7 @@ async fn card_day(h: Harness) {
     assert_eq!(audit.json()["database_sum"], 0);
 }
 
-#[tokio::test]
-async fn card_day_on_sqlite() {
-    card_day(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn card_day_on_postgres() {
-    if let Some(h) = postgres().await {
-        card_day(h).await;
-    }
-}
+on_both_engines!(card_day, card_day_on_sqlite, card_day_on_postgres);
 
 /// An Open311 form POST, as FixMyStreet's client sends one.
 async fn post_form(h: &Harness, uri: &str, body: &str) -> Reply {
@@ -1240,17 +1231,7 @@ async fn open311(h: Harness) {
     );
 }
 
-#[tokio::test]
-async fn open311_on_sqlite() {
-    open311(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn open311_on_postgres() {
-    if let Some(h) = postgres().await {
-        open311(h).await;
-    }
-}
+on_both_engines!(open311, open311_on_sqlite, open311_on_postgres);
 
 fn png(w: u32, h: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -1461,14 +1442,8 @@ async fn complaint_desk(h: Harness) {
     }
 }
 
-#[tokio::test]
-async fn complaint_desk_on_sqlite() {
-    complaint_desk(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn complaint_desk_on_postgres() {
-    if let Some(h) = postgres().await {
-        complaint_desk(h).await;
-    }
-}
+on_both_engines!(
+    complaint_desk,
+    complaint_desk_on_sqlite,
+    complaint_desk_on_postgres
+);

@@ -23,6 +23,37 @@ pub const MAX_LISTED: i64 = 1000;
 /// The window a listing covers when no dates are given, and the widest allowed.
 pub const DEFAULT_DAYS: i64 = 90;
 
+/// How long a rendered listing may be served again.
+pub const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Rendered listings kept at most; past this the cache starts afresh.
+const LISTINGS_KEPT: usize = 1024;
+
+/// Rendered `requests` listings by query, each kept for at most [`LISTING_TTL`] and
+/// only while the desk has committed nothing since it was rendered. Dashboards poll
+/// the same few queries; this answers them without the database.
+#[derive(Default)]
+pub struct ListingCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, (u64, std::time::Instant, std::sync::Arc<String>)>,
+    >,
+}
+
+impl ListingCache {
+    fn get(&self, key: &str, generation: u64) -> Option<std::sync::Arc<String>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, at, body) = entries.get(key)?;
+        (*g == generation && at.elapsed() < LISTING_TTL).then(|| body.clone())
+    }
+
+    fn put(&self, key: String, generation: u64, body: std::sync::Arc<String>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= LISTINGS_KEPT {
+            entries.clear();
+        }
+        entries.insert(key, (generation, std::time::Instant::now(), body));
+    }
+}
+
 /// An Open311 answer: a document or an error, in the request's format.
 pub struct Answer {
     status: StatusCode,
@@ -129,6 +160,19 @@ fn query_form(raw: Option<String>, format: Format) -> Result<form::RawForm, Answ
         .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string(), format))
 }
 
+/// What every GET needs: the file's stem and format, the desk, and the checked query.
+fn prelude<'a>(
+    state: &'a AppState,
+    file: &'a str,
+    raw: Option<String>,
+) -> Result<(&'a str, Format, &'a Desk, form::RawForm), Answer> {
+    let (stem, format) = split(file)?;
+    let desk = desk(state, format)?;
+    let query = query_form(raw, format)?;
+    check_jurisdiction(&query, desk, format)?;
+    Ok((stem, format, desk, query))
+}
+
 /// Service discovery: where the GeoReport v2 endpoint is and which formats it speaks.
 #[utoipa::path(get, path = "/open311/{file}", tag = "open311",
     params(("file" = String, Path, description = "`discovery.json` or `discovery.xml`")),
@@ -165,22 +209,36 @@ pub async fn list(
     headers: HeaderMap,
     Path(file): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Answer, Answer> {
-    let (stem, format) = split(&file)?;
-    let desk = desk(&state, format)?;
-    let query = query_form(raw, format)?;
-    check_jurisdiction(&query, desk, format)?;
+) -> Result<Response, Answer> {
+    let key = format!(
+        "{file} {} {}",
+        base_url(&headers),
+        raw.as_deref().unwrap_or("")
+    );
+    let (stem, format, desk, query) = prelude(&state, &file, raw)?;
     match stem {
-        "services" => Ok(ok("services", open311::services(desk.catalog()), format)),
+        "services" => Ok(ok("services", open311::services(desk.catalog()), format).into_response()),
         "requests" => {
-            let rows = list_requests(desk, &query)
-                .await
-                .map_err(|e| civic_error(e, format))?;
-            Ok(ok(
-                "service_requests",
-                open311::requests(&rows, desk.catalog(), &base_url(&headers)),
-                format,
-            ))
+            // Read before listing: a commit during the query makes the entry stale at once.
+            let generation = desk.generation();
+            let body = match state.listings.get(&key, generation) {
+                Some(body) => body,
+                None => {
+                    let rows = list_requests(desk, &query)
+                        .await
+                        .map_err(|e| civic_error(e, format))?;
+                    let document = open311::requests(&rows, desk.catalog(), &base_url(&headers));
+                    let body =
+                        std::sync::Arc::new(open311::render("service_requests", &document, format));
+                    state.listings.put(key, generation, body.clone());
+                    body
+                }
+            };
+            Ok((
+                [("content-type", format.content_type())],
+                body.as_str().to_owned(),
+            )
+                .into_response())
         }
         _ => Err(error(
             StatusCode::NOT_FOUND,
@@ -366,9 +424,7 @@ pub async fn service_definition(
     Path(file): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Answer, Answer> {
-    let (code, format) = split(&file)?;
-    let desk = desk(&state, format)?;
-    check_jurisdiction(&query_form(raw, format)?, desk, format)?;
+    let (code, format, desk, _) = prelude(&state, &file, raw)?;
     let service = desk.catalog().service(code).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -393,9 +449,7 @@ pub async fn request(
     Path(file): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Answer, Answer> {
-    let (id, format) = split(&file)?;
-    let desk = desk(&state, format)?;
-    check_jurisdiction(&query_form(raw, format)?, desk, format)?;
+    let (id, format, desk, _) = prelude(&state, &file, raw)?;
     let not_found = || {
         error(
             StatusCode::NOT_FOUND,
@@ -427,9 +481,7 @@ pub async fn token(
     Path(file): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Answer, Answer> {
-    let (token, format) = split(&file)?;
-    let desk = desk(&state, format)?;
-    check_jurisdiction(&query_form(raw, format)?, desk, format)?;
+    let (token, format, desk, _) = prelude(&state, &file, raw)?;
     let c = desk
         .store()
         .complaint_by_token(token)
