@@ -460,10 +460,10 @@ mod tests {
     proptest! {
         #[test]
         fn decoding_never_panics_and_validation_names_a_field(body in proptest::collection::vec(any::<u8>(), 0..400)) {
-            if let Ok(form) = decode(&body) {
-                if let Err(e) = validate(&form, &Catalog::seoul()) {
-                    prop_assert!(!e.field.is_empty() && !e.message.is_empty());
-                }
+            if let Ok(form) = decode(&body)
+                && let Err(e) = validate(&form, &Catalog::seoul())
+            {
+                prop_assert!(!e.field.is_empty() && !e.message.is_empty());
             }
         }
 

@@ -33,10 +33,11 @@ const LISTINGS_KEPT: usize = 1024;
 /// the same few queries; this answers them without the database.
 #[derive(Default)]
 pub struct ListingCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<String, (u64, std::time::Instant, std::sync::Arc<String>)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Rendered>>,
 }
+
+/// A rendered listing: the desk's generation it was rendered at, when, and the body.
+type Rendered = (u64, std::time::Instant, std::sync::Arc<String>);
 
 impl ListingCache {
     fn get(&self, key: &str, generation: u64) -> Option<std::sync::Arc<String>> {
@@ -346,7 +347,7 @@ async fn list_requests(
         for code in codes {
             all.extend(desk.store().list_complaints(&filter(Some(code))).await?);
         }
-        all.sort_by(|a, b| (b.requested_at, b.id).cmp(&(a.requested_at, a.id)));
+        all.sort_by_key(|c| std::cmp::Reverse((c.requested_at, c.id)));
         all.truncate(MAX_LISTED as usize);
         all
     };
