@@ -250,7 +250,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await page.evaluate(({ lon, lat }) => window.cityosMap.setView(lon, lat, 16), chosen);
     await waitMapIdle(page);
     const [x, y] = await page.evaluate(({ lon, lat }) => window.cityosMap.project(lon, lat), chosen);
-    const box = await page.locator('#civic-map').boundingBox();
+    const box = await page.locator('#map').boundingBox();
     assert.ok(x > 0 && y > 0 && x < box.width && y < box.height, `stop projected off-canvas at ${x},${y}`);
     await page.mouse.click(box.x + x, box.y + y);
 
@@ -330,7 +330,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await page.waitForFunction((name) => document.querySelector('#stop-name').textContent.trim() === name, target.name);
     await waitMapIdle(page);
     const [x, y] = await page.evaluate(({ lon, lat }) => window.cityosMap.project(lon, lat), target);
-    const box = await page.locator('#civic-map').boundingBox();
+    const box = await page.locator('#map').boundingBox();
     const panelBox = await page.locator('#stop-panel').boundingBox();
     assert.ok(x > 0 && y > 0 && box.x + x < panelBox.x && y < box.height, `searched stop not in view (${x}, ${y})`);
     assert.ok((await page.evaluate(() => window.cityosMap.view.zoom)) >= 15, 'did not zoom in on the stop');
