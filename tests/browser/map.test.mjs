@@ -605,3 +605,132 @@ describe('cityos web map', { timeout: 300_000 }, () => {
 function CSS_escape(s) {
   return String(s).replace(/["\\]/g, '\\$&');
 }
+
+// The complaint desk in the browser: a citizen files with a map pin and a photo
+// (in Korean, then reads it in English), staff answer from their queue, the citizen
+// is notified, and the demo's simulated citizens' complaints are on the map.
+describe('cityos complaint desk', { timeout: 300_000 }, () => {
+  let citizenPage = null;
+  let staffPage = null;
+  let civicSetupError = null;
+  const email = `minji-${Date.now()}@example.org`;
+  // A 2×2 red PNG: the smallest real photo.
+  const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
+
+  before(async () => {
+    try {
+      await startServer();
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+      });
+      const ko = await browser.newContext({ viewport: { width: 1100, height: 1400 }, locale: 'ko-KR', timezoneId: 'Asia/Seoul' });
+      citizenPage = await ko.newPage();
+      watchConsole(citizenPage);
+      const en = await browser.newContext({ viewport: { width: 1100, height: 1600 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
+      staffPage = await en.newPage();
+      watchConsole(staffPage);
+    } catch (err) {
+      civicSetupError = err;
+    }
+  }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
+
+  const step = (name, fn) => it(name, async () => {
+    if (civicSetupError) throw civicSetupError;
+    await fn();
+  });
+
+  after(async () => {
+    try {
+      if (citizenPage) await citizenPage.screenshot({ path: path.join(OUT, 'complaints-last.png'), fullPage: true }).catch(() => {});
+      if (browser) await browser.close();
+    } finally {
+      await stopServer();
+    }
+  });
+
+  let filedId = null;
+
+  step('a citizen registers and files a complaint with a pin and a photo, in Korean', async () => {
+    const p = citizenPage;
+    await p.goto(`${server.base}/complaints`);
+    await p.waitForFunction(() => document.querySelector('#service') && document.documentElement.lang === 'ko');
+    assert.equal(await p.textContent('h1 span'), '민원 신고');
+    await p.fill('#signin-form [name=email]', email);
+    await p.fill('#signin-form [name=password]', 'a long enough password');
+    await p.fill('#signin-form [name=name]', 'Minji Kim');
+    await p.click('#register');
+    await p.locator('#file').waitFor({ state: 'visible' });
+    await p.selectOption('#service', 'streetlight');
+    await p.check('#attributes input[value=out]');
+    await p.fill('#file-form [name=description]', '가로등이 꺼져 있어요');
+    // The first submit without a pin is refused with a message.
+    await p.click('#file-form button[type=submit]');
+    assert.match(await p.textContent('#file-error'), /위치/);
+    const box = await p.locator('#civic-map').boundingBox();
+    await p.mouse.click(box.x + box.width * 0.55, box.y + box.height * 0.5);
+    assert.match(await p.textContent('#pin'), /^37\.\d+, 12[67]\.\d+$/);
+    await p.setInputFiles('#file-form [name=photo]', { name: 'lamp.png', mimeType: 'image/png', buffer: PNG });
+    await p.click('#file-form button[type=submit]');
+    await p.waitForFunction(() => /#\d+/.test(document.querySelector('#file-ok').textContent), null, { timeout: 15_000 });
+    const ok = await p.textContent('#file-ok');
+    assert.match(ok, /접수되었습니다/);
+    filedId = Number(ok.match(/#(\d+)/)[1]);
+    await p.waitForSelector(`#mine-list li[data-id="${filedId}"]`);
+    await p.screenshot({ path: path.join(OUT, 'complaints-ko.png'), fullPage: true });
+  });
+
+  step('the citizen page reads in English too', async () => {
+    const p = citizenPage;
+    await p.click('.lang button[data-lang=en]');
+    assert.equal(await p.textContent('h1 span'), 'Report a problem');
+    assert.match(await p.textContent(`#mine-list li[data-id="${filedId}"]`), /Broken streetlight — received/);
+  });
+
+  step('staff find it in their queue, see the photo and reporter, and answer in public', async () => {
+    const p = staffPage;
+    const password = fs.readFileSync(path.join(server.dataDir, 'admin-password.txt'), 'utf8').trim();
+    await p.goto(`${server.base}/staff`);
+    await p.fill('#signin-form [name=email]', 'admin@cityos.local');
+    await p.fill('#signin-form [name=password]', password);
+    await p.click('#signin-form button[type=submit]');
+    await p.locator('#desk').waitFor({ state: 'visible' });
+    await p.selectOption('#department', 'lighting');
+    await p.click(`#queue tr[data-id="${filedId}"]`);
+    await p.waitForFunction((id) => document.querySelector('#detail-id').textContent.startsWith(`#${id}`), filedId);
+    assert.match(await p.textContent('#detail-fields'), /Minji Kim/);
+    const detail = await getJson(`/api/v1/complaints/${filedId}`).catch(() => null);
+    assert.equal(detail, null, 'the detail needs a sign-in');
+    await p.selectOption('#update-form [name=status]', 'in_progress');
+    await p.fill('#update-form [name=text]', 'A crew is on its way');
+    await p.click('#update-form button[type=submit]');
+    await p.waitForFunction(() => document.querySelector('#events').textContent.includes('A crew is on its way'));
+    await p.fill('#update-form [name=text]', 'ask the contractor');
+    await p.uncheck('#update-form [name=public]');
+    await p.click('#update-form button[type=submit]');
+    await p.waitForFunction(() => document.querySelector('#events .internal') !== null);
+    await p.screenshot({ path: path.join(OUT, 'staff.png'), fullPage: true });
+  });
+
+  step('the citizen is notified of the public update only', async () => {
+    const p = citizenPage;
+    await p.reload();
+    await p.waitForSelector('#notes-list li');
+    const notes = await p.textContent('#notes-list');
+    assert.match(notes, /A crew is on its way/);
+    assert.doesNotMatch(notes, /contractor/);
+  });
+
+  step("the demo's simulated citizens' complaints and hotspots are on the map", async () => {
+    const p = staffPage;
+    await p.waitForFunction(() => window.cityosCivic.points.length >= 40, null, { timeout: 30_000 });
+    const drawn = await p.evaluate(() => ({ points: window.cityosCivic.points.length, hexes: window.cityosCivic.hexes.length }));
+    assert.ok(drawn.hexes > 0, JSON.stringify(drawn));
+    const ranking = await p.locator('#ranking tr').count();
+    assert.ok(ranking > 0);
+  });
+
+  step('logged no console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});

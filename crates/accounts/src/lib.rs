@@ -29,6 +29,8 @@ pub enum Role {
     Citizen,
     /// Staff of a city department or district office: answers complaints.
     DepartmentStaff,
+    /// Runs the complaint desk across departments: routes, merges and moderates complaints.
+    ComplaintsOfficer,
     /// Runs the transit network: imports GTFS, manages incidents and vehicles.
     TransitOperator,
     /// Runs the installation: manages users, keys and everything else.
@@ -37,9 +39,10 @@ pub enum Role {
 
 impl Role {
     /// Every role, for matrices and listings.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Citizen,
         Role::DepartmentStaff,
+        Role::ComplaintsOfficer,
         Role::TransitOperator,
         Role::Admin,
     ];
@@ -49,6 +52,7 @@ impl Role {
         match self {
             Role::Citizen => "citizen",
             Role::DepartmentStaff => "department_staff",
+            Role::ComplaintsOfficer => "complaints_officer",
             Role::TransitOperator => "transit_operator",
             Role::Admin => "admin",
         }

@@ -41,6 +41,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 15)]
         pgbench_seconds: u32,
     },
+    /// Open311 filings and filtered listings per second over HTTP with a million complaints stored, vs nginx serving the same listing.
+    Complaints {
+        /// Complaints in the store before the load starts.
+        #[arg(long, default_value_t = 1_000_000)]
+        seed: usize,
+        /// Seconds each load runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
     /// Arrival prediction accuracy on recorded positions, vs the schedule and OneBusAway's method.
     Predict {
         /// GTFS feed the positions refer to [default: the WMATA feed in ../shared/data].
@@ -198,6 +210,11 @@ pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<
             validators,
             pgbench_seconds,
         } => bench_fare(taps, validators, pgbench_seconds).await,
+        BenchCommand::Complaints {
+            seed,
+            seconds,
+            connections,
+        } => crate::bench_complaints::run(seed, seconds, connections).await,
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Settings shared by every command that touches the store.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt, poll_positions, poll_trip_updates.
+    /// TOML file with any of: data_dir, database, listen, basemap_url, city_name, fare_rules, mqtt_listen, mqtt, poll_positions, poll_trip_updates, photo_dir, smtp, mail_from, complaints_per_account, complaints_per_address.
     #[arg(long, env = "CITYOS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other files [default: ./cityos-data].
@@ -57,6 +57,21 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub poll_trip_updates: Vec<String>,
+    /// Where complaint photos are stored [default: <data_dir>/photos].
+    #[arg(long, env = "CITYOS_PHOTO_DIR")]
+    pub photo_dir: Option<PathBuf>,
+    /// SMTP server for complaint notifications, `smtp://host:port` [default: none, in-app only].
+    #[arg(long, env = "CITYOS_SMTP")]
+    pub smtp: Option<String>,
+    /// Sender address of notification emails [default: complaints@cityos.local].
+    #[arg(long, env = "CITYOS_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Complaints one account may file per hour [default: 20].
+    #[arg(long, env = "CITYOS_COMPLAINTS_PER_ACCOUNT")]
+    pub complaints_per_account: Option<u32>,
+    /// Complaints one client address may file per hour [default: 60].
+    #[arg(long, env = "CITYOS_COMPLAINTS_PER_ADDRESS")]
+    pub complaints_per_address: Option<u32>,
 }
 
 /// The config file's contents; every key optional.
@@ -73,6 +88,11 @@ struct FileConfig {
     mqtt: Option<String>,
     poll_positions: Option<Vec<String>>,
     poll_trip_updates: Option<Vec<String>>,
+    photo_dir: Option<PathBuf>,
+    smtp: Option<String>,
+    mail_from: Option<String>,
+    complaints_per_account: Option<u32>,
+    complaints_per_address: Option<u32>,
 }
 
 /// Settings after merging every source.
@@ -96,6 +116,8 @@ pub struct Settings {
     pub poll_positions: Vec<String>,
     /// GTFS-realtime TripUpdates URLs of other systems to poll.
     pub poll_trip_updates: Vec<String>,
+    /// The complaint desk's photo folder, SMTP server and rate limits.
+    pub civic: cityos_civic::Settings,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -197,6 +219,32 @@ impl Settings {
             serve.map(|s| s.poll_trip_updates.clone()),
             file.poll_trip_updates,
         )?;
+        let mut civic = cityos_civic::Settings::new(&data_dir);
+        if let Some(dir) = serve.and_then(|s| s.photo_dir.clone()).or(file.photo_dir) {
+            civic.photo_dir = dir;
+        }
+        let mail_from = serve
+            .and_then(|s| s.mail_from.clone())
+            .or(file.mail_from)
+            .unwrap_or_else(|| "complaints@cityos.local".to_owned());
+        if let Some(url) = serve.and_then(|s| s.smtp.clone()).or(file.smtp) {
+            civic.smtp = Some(
+                cityos_civic::mail::SmtpSettings::parse(&url, &mail_from)
+                    .map_err(|e| anyhow::anyhow!("smtp: {e}"))?,
+            );
+        }
+        if let Some(n) = serve
+            .and_then(|s| s.complaints_per_account)
+            .or(file.complaints_per_account)
+        {
+            civic.per_account_per_hour = n;
+        }
+        if let Some(n) = serve
+            .and_then(|s| s.complaints_per_address)
+            .or(file.complaints_per_address)
+        {
+            civic.per_address_per_hour = n;
+        }
         Ok(Settings {
             data_dir,
             database,
@@ -207,6 +255,7 @@ impl Settings {
             mqtt,
             poll_positions,
             poll_trip_updates,
+            civic,
         })
     }
 }
@@ -245,6 +294,11 @@ mod tests {
             mqtt: None,
             poll_positions: Vec::new(),
             poll_trip_updates: Vec::new(),
+            photo_dir: None,
+            smtp: None,
+            mail_from: None,
+            complaints_per_account: None,
+            complaints_per_address: None,
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

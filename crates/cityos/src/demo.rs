@@ -349,3 +349,90 @@ pub async fn run_vehicles(
         }
     }
 }
+
+/// Complaints the demo's citizens file when it starts, so the map has some at once.
+pub const FIRST_COMPLAINTS: usize = 40;
+/// Then one every this many seconds.
+const COMPLAINT_EVERY: Duration = Duration::from_secs(15);
+
+/// The demo's citizens: they file complaints near the city's stops through the
+/// complaint desk, and the city's staff acknowledge and resolve some of them.
+pub async fn run_citizens(desk: cityos_civic::Desk, network: Arc<Network>, seed: u64) {
+    let d = network.data();
+    let places: Vec<(f64, f64)> = (0..d.stops.len())
+        .map(|s| (d.stops.lat[s], d.stops.lon[s]))
+        .filter(|&p| p.0.is_finite() && p.1.is_finite() && desk.catalog().covers(p))
+        .collect();
+    if places.is_empty() {
+        tracing::warn!("no stop lies inside the complaint desk's city: no demo complaints");
+        return;
+    }
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: usize| {
+        // xorshift64: deterministic per seed, and no dependency for a demo.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n.max(1) as u64) as usize
+    };
+    let staff = cityos_civic::Actor::Staff("demo-staff@cityos.local".into());
+    let mut filed = Vec::new();
+    for n in 0.. {
+        let (lat, lon) = places[next(places.len())];
+        // Within about 30 m of the stop, so some complaints land on each other's duplicates.
+        let jitter = |k: usize| (k as f64 - 50.0) * 0.000_006;
+        let at = (lat + jitter(next(100)), lon + jitter(next(100)));
+        let (body, description) = DEMO_COMPLAINTS[next(DEMO_COMPLAINTS.len())];
+        let form = format!(
+            "{body}&lat={}&long={}&description={description}",
+            at.0, at.1
+        );
+        let filing = cityos_civic::form::decode(form.as_bytes())
+            .and_then(|raw| cityos_civic::form::validate(&raw, desk.catalog()));
+        match filing {
+            Ok(filing) => match desk.file(filing, None, None).await {
+                Ok(f) => filed.push(f.complaint.id),
+                Err(e) => tracing::debug!("demo complaint not filed: {e}"),
+            },
+            Err(e) => tracing::warn!("demo complaint is not valid: {e}"),
+        }
+        // Staff take up an older complaint now and then.
+        if n % 3 == 2 && !filed.is_empty() {
+            let id = filed[next(filed.len())];
+            let status = [
+                cityos_civic::Status::Acknowledged,
+                cityos_civic::Status::InProgress,
+                cityos_civic::Status::Resolved,
+            ][next(3)];
+            let update = cityos_civic::Update {
+                status: Some(status),
+                text: "현장 확인 중입니다. / We are on it.".into(),
+                public: true,
+            };
+            if let Err(e) = desk.update(id, &staff, update).await {
+                tracing::debug!("demo update refused: {e}");
+            }
+        }
+        if n >= FIRST_COMPLAINTS {
+            tokio::time::sleep(COMPLAINT_EVERY).await;
+        }
+    }
+}
+
+/// What the demo's citizens complain about: an Open311 form (without place) and a description.
+const DEMO_COMPLAINTS: &[(&str, &str)] = &[
+    (
+        "service_code=pothole&attribute[lane]=car_lane&attribute[size_cm]=40",
+        "도로에+큰+구멍이+있어요",
+    ),
+    (
+        "service_code=streetlight&attribute[problems]=out",
+        "가로등이+꺼져+있습니다",
+    ),
+    (
+        "service_code=illegal_parking&attribute[seen_at]=2026-03-02T08:00:00%2B09:00",
+        "버스정류장+앞+불법주차",
+    ),
+    ("service_code=trash", "Rubbish+bags+left+by+the+bus+stop"),
+    ("service_code=graffiti", "Graffiti+on+the+shelter"),
+];

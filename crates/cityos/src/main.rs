@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_mqtt;
+mod bench_complaints;
 mod config;
 mod demo;
 mod replay;
@@ -96,7 +97,7 @@ enum UserCommand {
         email: String,
         #[arg(long)]
         name: String,
-        /// citizen, department_staff, transit_operator or admin.
+        /// citizen, department_staff, complaints_officer, transit_operator or admin.
         #[arg(long, value_parser = parse_role)]
         role: Role,
     },
@@ -133,7 +134,7 @@ enum FareCommand {
 
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| {
-        format!("'{text}' is not a role (citizen, department_staff, transit_operator, admin)")
+        format!("'{text}' is not a role (citizen, department_staff, complaints_officer, transit_operator, admin)")
     })
 }
 
@@ -256,6 +257,11 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
             mqtt: None,
             poll_positions: Vec::new(),
             poll_trip_updates: Vec::new(),
+            photo_dir: None,
+            smtp: None,
+            mail_from: None,
+            complaints_per_account: None,
+            complaints_per_address: None,
         };
         Settings::resolve(store_args, Some(&serve))
     };
@@ -466,6 +472,10 @@ async fn serve_http(
         .start_cards(&settings.fare_rules_toml()?)
         .await
         .context("the card desk could not start")?;
+    state
+        .start_civic(settings.civic.clone())
+        .await
+        .context("the complaint desk could not start")?;
     match served {
         Some(served) => state.network.set(served, &state.metrics),
         None => {
@@ -583,6 +593,9 @@ async fn demo(settings: &Settings, city: &CityArgs, no_open: bool) -> anyhow::Re
     let seed = city.seed;
     let keys_file = settings.data_dir.join("device-keys.json");
     let on_ready = move |state: &AppState, broker: Option<std::net::SocketAddr>| {
+        if let Some(desk) = state.civic.clone() {
+            tokio::spawn(demo::run_citizens(desk, network.clone(), seed));
+        }
         let Some(broker) = broker else {
             tracing::warn!(
                 "the simulated vehicles and validators publish to the embedded MQTT broker, which is off"

@@ -20,10 +20,15 @@ pub const SESSION_COOKIE: &str = "cityos_session";
 
 const OPERATORS: Access = Access::Roles(&[Role::TransitOperator]);
 const ADMINS: Access = Access::Roles(&[]);
+const STAFF: Access = Access::Roles(&[Role::DepartmentStaff, Role::ComplaintsOfficer]);
+const OFFICERS: Access = Access::Roles(&[Role::ComplaintsOfficer]);
 
 /// Every route: method, path pattern (as routed), and who may call it.
 pub const ENDPOINTS: &[(Method, &str, Access)] = &[
     (Method::GET, "/", Access::Public),
+    (Method::GET, "/complaints", Access::Public),
+    (Method::GET, "/staff", Access::Public),
+    (Method::GET, "/civic.js", Access::Public),
     (Method::GET, "/app.js", Access::Public),
     (Method::GET, "/app.css", Access::Public),
     (Method::GET, "/board", Access::Public),
@@ -97,6 +102,74 @@ pub const ENDPOINTS: &[(Method, &str, Access)] = &[
         "/api/v1/trips/{trip_id}/history",
         Access::Public,
     ),
+    // Open311 checks its own api_key (a form field), so the routes are public here.
+    (Method::GET, "/open311/{file}", Access::Public),
+    (Method::GET, "/open311/v2/{file}", Access::Public),
+    (Method::POST, "/open311/v2/{file}", Access::Public),
+    (Method::GET, "/open311/v2/services/{file}", Access::Public),
+    (Method::GET, "/open311/v2/requests/{file}", Access::Public),
+    (Method::GET, "/open311/v2/tokens/{file}", Access::Public),
+    (Method::POST, "/api/v1/complaints", Access::SignedIn),
+    (Method::GET, "/api/v1/complaints", STAFF),
+    (Method::GET, "/api/v1/complaints/mine", Access::SignedIn),
+    (Method::GET, "/api/v1/complaints/nearby", Access::Public),
+    (
+        Method::GET,
+        "/api/v1/complaints/hotspots.geojson",
+        Access::Public,
+    ),
+    (
+        Method::GET,
+        "/api/v1/complaints/map.geojson",
+        Access::Public,
+    ),
+    (Method::GET, "/api/v1/complaints/charts", Access::Public),
+    (Method::GET, "/api/v1/complaints/ranking", Access::Public),
+    (Method::GET, "/api/v1/complaints/alerts", STAFF),
+    (Method::GET, "/api/v1/complaints/catalog", Access::Public),
+    (Method::GET, "/api/v1/complaints/moderation", OFFICERS),
+    (
+        Method::GET,
+        "/api/v1/complaints/{complaint_id}",
+        Access::SignedIn,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/updates",
+        STAFF,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/assign",
+        STAFF,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/merge",
+        STAFF,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/reopen",
+        Access::SignedIn,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/moderation",
+        OFFICERS,
+    ),
+    (
+        Method::POST,
+        "/api/v1/complaints/{complaint_id}/photos",
+        Access::SignedIn,
+    ),
+    (
+        Method::GET,
+        "/api/v1/complaints/{complaint_id}/photos/{photo_id}",
+        Access::Public,
+    ),
+    (Method::GET, "/api/v1/notifications", Access::SignedIn),
+    (Method::POST, "/api/v1/notifications/read", Access::SignedIn),
     (Method::GET, "/api/v1/admin/networks", OPERATORS),
     (Method::POST, "/api/v1/admin/networks", OPERATORS),
     (

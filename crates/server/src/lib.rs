@@ -68,6 +68,10 @@ pub struct AppState {
     pub cards: Option<cityos_card::CardDesk>,
     /// Live vehicles and predictions.
     pub live: Arc<realtime::LiveTransit>,
+    /// The complaint desk, once started.
+    pub civic: Option<cityos_civic::Desk>,
+    /// Rendered Open311 listings, reused while nothing changed.
+    pub listings: Arc<api::open311::ListingCache>,
 }
 
 impl AppState {
@@ -81,7 +85,21 @@ impl AppState {
             ui: Arc::new(ui),
             cards: None,
             live: Arc::default(),
+            civic: None,
+            listings: Arc::default(),
         }
+    }
+
+    /// Starts the complaint desk over this state's store with Seoul's catalog.
+    pub async fn start_civic(
+        &mut self,
+        settings: cityos_civic::Settings,
+    ) -> Result<(), cityos_civic::CivicError> {
+        self.civic = Some(
+            cityos_civic::Desk::open(self.store.clone(), cityos_civic::Catalog::seoul(), settings)
+                .await?,
+        );
+        Ok(())
     }
 
     /// Starts the card desk over this state's store, pricing with the fare rules `rules_toml`
@@ -103,9 +121,12 @@ impl AppState {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    use api::{accounts, admin, cards, live, system, transit};
+    use api::{accounts, admin, cards, complaints, live, open311, system, transit};
     let routes = Router::new()
         .route("/", get(web::index))
+        .route("/complaints", get(web::complaints_page))
+        .route("/staff", get(web::staff_page))
+        .route("/civic.js", get(web::civic_script))
         .route("/app.js", get(web::script))
         .route("/app.css", get(web::style))
         .route("/board", get(web::board))
@@ -181,6 +202,70 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/admin/incidents", get(live::all_incidents))
         .route("/api/v1/trips/{trip_id}/history", get(live::trip_history))
+        .route("/open311/{file}", get(open311::discovery))
+        .route(
+            "/open311/v2/{file}",
+            get(open311::list).post(open311::create),
+        )
+        .route(
+            "/open311/v2/services/{file}",
+            get(open311::service_definition),
+        )
+        .route("/open311/v2/requests/{file}", get(open311::request))
+        .route("/open311/v2/tokens/{file}", get(open311::token))
+        .route(
+            "/api/v1/complaints",
+            get(complaints::queue).post(complaints::file),
+        )
+        .route("/api/v1/complaints/mine", get(complaints::mine))
+        .route("/api/v1/complaints/nearby", get(complaints::nearby))
+        .route(
+            "/api/v1/complaints/hotspots.geojson",
+            get(complaints::hotspots),
+        )
+        .route("/api/v1/complaints/map.geojson", get(complaints::map))
+        .route("/api/v1/complaints/charts", get(complaints::charts))
+        .route("/api/v1/complaints/ranking", get(complaints::ranking))
+        .route("/api/v1/complaints/alerts", get(complaints::alerts))
+        .route("/api/v1/complaints/catalog", get(complaints::catalog))
+        .route(
+            "/api/v1/complaints/moderation",
+            get(complaints::moderation_queue),
+        )
+        .route("/api/v1/complaints/{complaint_id}", get(complaints::detail))
+        .route(
+            "/api/v1/complaints/{complaint_id}/updates",
+            post(complaints::update),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/assign",
+            post(complaints::assign),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/merge",
+            post(complaints::merge),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/reopen",
+            post(complaints::reopen),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/moderation",
+            post(complaints::moderate),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/photos",
+            post(complaints::add_photo).layer(DefaultBodyLimit::max(complaints::MAX_PHOTO_UPLOAD)),
+        )
+        .route(
+            "/api/v1/complaints/{complaint_id}/photos/{photo_id}",
+            get(complaints::photo),
+        )
+        .route("/api/v1/notifications", get(complaints::notifications))
+        .route(
+            "/api/v1/notifications/read",
+            post(complaints::read_notifications),
+        )
         .route(
             "/api/v1/admin/networks",
             get(admin::list)
@@ -229,7 +314,8 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        // Open311 errors are XML or JSON in the standard's own shape.
+        .is_some_and(|v| v.contains("json") || v.contains("xml"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -281,10 +367,31 @@ pub async fn serve(
             .watch(state.store.clone(), state.metrics.clone()),
     );
     let live = tokio::spawn(realtime::run(state.clone()));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let alerts = state
+        .civic
+        .clone()
+        .map(|desk| tokio::spawn(breach_alerts(desk)));
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     watcher.abort();
     live.abort();
+    if let Some(alerts) = alerts {
+        alerts.abort();
+    }
     result
+}
+
+/// Records deadline breaches every minute.
+async fn breach_alerts(desk: cityos_civic::Desk) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = desk.alert_breaches(cityos_store::now_unix()).await {
+            tracing::warn!("breach alerts failed: {e}");
+        }
+    }
 }

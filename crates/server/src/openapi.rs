@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, admin, cards, live, system, transit};
+use crate::api::{accounts, admin, cards, complaints, live, open311, system, transit};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -24,6 +24,11 @@ use crate::error::{ErrorBody, ErrorDetail};
         live::vehicles, live::vehicles_stream, live::vehicle, live::departures_stream, live::road_speeds,
         live::incidents, live::all_incidents, live::create_incident, live::update_incident,
         live::trip_history,
+        open311::discovery, open311::list, open311::create, open311::service_definition, open311::request, open311::token,
+        complaints::file, complaints::queue, complaints::mine, complaints::detail, complaints::update, complaints::assign,
+        complaints::merge, complaints::reopen, complaints::moderation_queue, complaints::moderate, complaints::add_photo,
+        complaints::photo, complaints::nearby, complaints::hotspots, complaints::map, complaints::charts, complaints::ranking,
+        complaints::alerts, complaints::catalog, complaints::notifications, complaints::read_notifications,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -33,6 +38,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "admin", description = "Users, API keys and network imports"),
         (name = "live", description = "Live vehicles, predictions, GTFS-realtime feeds, road speeds and incidents"),
         (name = "cards", description = "The smart transportation card: cards, taps, fares, ridership"),
+        (name = "open311", description = "Open311 GeoReport v2: services and service requests in XML or JSON; errors are the standard's `[{code, description}]`"),
+        (name = "complaints", description = "The complaint desk: filing, tracking, the staff's queue, photos, notifications, hotspots, charts and the ranking"),
         (name = "system", description = "Health, metrics, settings"),
     )
 )]

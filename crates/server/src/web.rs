@@ -38,3 +38,22 @@ pub async fn board_script() -> Response {
     )
         .into_response()
 }
+
+/// The citizens' complaint page: file with a map pin and a photo, and follow.
+pub async fn complaints_page() -> Html<&'static str> {
+    Html(include_str!("../web/complaints.html"))
+}
+
+/// The staff's complaint desk: queue, map, detail and updates.
+pub async fn staff_page() -> Html<&'static str> {
+    Html(include_str!("../web/staff.html"))
+}
+
+/// The script of both complaint pages.
+pub async fn civic_script() -> Response {
+    (
+        [("content-type", "text/javascript; charset=utf-8")],
+        include_str!("../web/civic.js"),
+    )
+        .into_response()
+}

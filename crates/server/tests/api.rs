@@ -52,6 +52,10 @@ async fn harness(store: Store, dir: tempfile::TempDir) -> Harness {
         .start_cards(cityos_fare::FareRules::seoul_toml())
         .await
         .unwrap();
+    state
+        .start_civic(cityos_civic::Settings::new(dir.path()))
+        .await
+        .unwrap();
     let imported = import_feed(&store, feed, "test", |_| {}).await.unwrap();
     state.network.set(
         Served {
@@ -85,6 +89,23 @@ async fn postgres() -> Option<Harness> {
         )
         .await,
     )
+}
+
+/// Runs the scenario `$scenario(Harness)` as one test per engine.
+macro_rules! on_both_engines {
+    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $scenario(sqlite().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(h) = postgres().await {
+                $scenario(h).await;
+            }
+        }
+    };
 }
 
 struct Reply {
@@ -238,7 +259,9 @@ async fn role_matrix(h: Harness) {
             .replace("{key_id}", "999999")
             .replace("{network_id}", "999999")
             .replace("{card_id}", "1000000000000001")
-            .replace("{file}", "ridership.txt");
+            .replace("{file}", "ridership.txt")
+            .replace("{complaint_id}", "999999")
+            .replace("{photo_id}", "1");
         let uri = if *pattern == "/api/v1/stops/nearby" {
             format!("{uri}?lat=37.56&lon=126.97")
         } else {
@@ -282,17 +305,7 @@ async fn role_matrix(h: Harness) {
     }
 }
 
-#[tokio::test]
-async fn role_matrix_on_sqlite() {
-    role_matrix(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn role_matrix_on_postgres() {
-    if let Some(h) = postgres().await {
-        role_matrix(h).await;
-    }
-}
+on_both_engines!(role_matrix, role_matrix_on_sqlite, role_matrix_on_postgres);
 
 #[tokio::test]
 async fn every_api_endpoint_is_in_the_openapi_document_and_vice_versa() {
@@ -305,7 +318,18 @@ async fn every_api_endpoint_is_in_the_openapi_document_and_vice_versa() {
     );
     let paths = doc["paths"].as_object().unwrap();
     for (method, pattern, _) in ENDPOINTS {
-        if ["/", "/app.js", "/app.css", "/board", "/board.js"].contains(pattern) {
+        if [
+            "/",
+            "/app.js",
+            "/app.css",
+            "/board",
+            "/board.js",
+            "/complaints",
+            "/staff",
+            "/civic.js",
+        ]
+        .contains(pattern)
+        {
             continue;
         }
         let operation = paths
@@ -666,17 +690,11 @@ async fn failed_import_keeps_serving(h: Harness) {
     assert_eq!(h.get("/api/v1/network").await.json()["id"], before);
 }
 
-#[tokio::test]
-async fn failed_import_keeps_serving_on_sqlite() {
-    failed_import_keeps_serving(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn failed_import_keeps_serving_on_postgres() {
-    if let Some(h) = postgres().await {
-        failed_import_keeps_serving(h).await;
-    }
-}
+on_both_engines!(
+    failed_import_keeps_serving,
+    failed_import_keeps_serving_on_sqlite,
+    failed_import_keeps_serving_on_postgres
+);
 
 #[tokio::test]
 async fn citizens_register_log_in_with_a_cookie_and_log_out() {
@@ -1006,14 +1024,445 @@ async fn card_day(h: Harness) {
     assert_eq!(audit.json()["database_sum"], 0);
 }
 
-#[tokio::test]
-async fn card_day_on_sqlite() {
-    card_day(sqlite().await).await;
+on_both_engines!(card_day, card_day_on_sqlite, card_day_on_postgres);
+
+/// An Open311 form POST, as FixMyStreet's client sends one.
+async fn post_form(h: &Harness, uri: &str, body: &str) -> Reply {
+    h.send(
+        Request::post(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+    )
+    .await
 }
 
-#[tokio::test]
-async fn card_day_on_postgres() {
-    if let Some(h) = postgres().await {
-        card_day(h).await;
+fn open311_error(reply: &Reply, status: StatusCode, mentions: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let v = reply.json();
+    assert_eq!(v[0]["code"], status.as_u16(), "{v}");
+    let description = v[0]["description"].as_str().unwrap();
+    assert!(
+        description.contains(mentions),
+        "{description} should mention {mentions}"
+    );
+}
+
+/// The GeoReport v2 conversation of a client: services, a definition, filing with
+/// an API key, listing with filters, one request, a batch token, and the standard errors.
+async fn open311(h: Harness) {
+    let (_, key) = h
+        .state
+        .accounts
+        .create_api_key("fixmystreet", Role::Citizen, None)
+        .await
+        .unwrap();
+    let services = h.get("/open311/v2/services.json").await.json();
+    assert!(
+        services
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["service_code"] == "pothole" && s["metadata"] == true)
+    );
+    let xml = h.get("/open311/v2/services.xml").await;
+    assert!(
+        xml.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    assert!(
+        String::from_utf8_lossy(&xml.body)
+            .contains("<services><service><service_code>pothole</service_code>")
+    );
+    let definition = h
+        .get("/open311/v2/services/streetlight.json?jurisdiction_id=seoul.go.kr")
+        .await
+        .json();
+    assert_eq!(definition["attributes"][1]["datatype"], "multivaluelist");
+    open311_error(
+        &h.get("/open311/v2/services/zeppelin.json").await,
+        StatusCode::NOT_FOUND,
+        "zeppelin",
+    );
+    open311_error(
+        &h.get("/open311/v2/services.json?jurisdiction_id=nyc.gov")
+            .await,
+        StatusCode::NOT_FOUND,
+        "jurisdiction_id",
+    );
+
+    let form = "service_code=pothole&lat=37.5660&long=126.9780&attribute%5Blane%5D=car_lane&description=Deep+hole&email=minji%40example.org&first_name=Minji";
+    open311_error(
+        &post_form(&h, "/open311/v2/requests.json", form).await,
+        StatusCode::FORBIDDEN,
+        "api_key",
+    );
+    open311_error(
+        &post_form(
+            &h,
+            "/open311/v2/requests.json",
+            &format!("{form}&api_key=cos_k_nope"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "api_key",
+    );
+    let bad = post_form(
+        &h,
+        "/open311/v2/requests.json",
+        &format!("api_key={key}&service_code=pothole&lat=37.5&long=126.9&attribute[lane]=sky"),
+    )
+    .await;
+    open311_error(&bad, StatusCode::BAD_REQUEST, "attribute[lane]");
+    let outside = post_form(
+        &h,
+        "/open311/v2/requests.xml",
+        &format!("api_key={key}&service_code=pothole&lat=35.1&long=129.0"),
+    )
+    .await;
+    assert_eq!(outside.status, StatusCode::BAD_REQUEST);
+    assert!(
+        String::from_utf8_lossy(&outside.body)
+            .contains("<errors><error><code>400</code><description>lat:")
+    );
+
+    let created = post_form(
+        &h,
+        "/open311/v2/requests.json",
+        &format!("api_key={key}&{form}"),
+    )
+    .await;
+    assert_eq!(
+        created.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let id = created.json()[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = post_form(
+        &h,
+        "/open311/v2/requests.json",
+        &format!("api_key={key}&{form}"),
+    )
+    .await
+    .json();
+    assert!(
+        again[0]["service_notice"].as_str().unwrap().contains(&id),
+        "a duplicate is pointed out: {again}"
+    );
+
+    let one = h
+        .get(&format!("/open311/v2/requests/{id}.json"))
+        .await
+        .json();
+    assert_eq!(one[0]["status"], "open");
+    assert_eq!(one[0]["agency_responsible"], "Road Management Division");
+    assert!(
+        one[0]["requested_datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with("+09:00")
+    );
+    assert!(
+        !one.to_string().contains("minji"),
+        "no personal data: {one}"
+    );
+    let xml =
+        String::from_utf8(h.get(&format!("/open311/v2/requests/{id}.xml")).await.body).unwrap();
+    assert!(xml.contains(&format!(
+        "<service_requests><request><service_request_id>{id}</service_request_id>"
+    )));
+    open311_error(
+        &h.get("/open311/v2/requests/987654.json").await,
+        StatusCode::NOT_FOUND,
+        "987654",
+    );
+
+    let batch = post_form(
+        &h,
+        "/open311/v2/requests.json",
+        &format!("api_key={key}&service_code=noise&address_string=Sejong-daero+110"),
+    )
+    .await
+    .json();
+    let token = batch[0]["token"].as_str().unwrap();
+    let found = h
+        .get(&format!("/open311/v2/tokens/{token}.json"))
+        .await
+        .json();
+    assert!(found[0]["service_request_id"].as_str().is_some());
+
+    let all = h.get("/open311/v2/requests.json").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let potholes = h
+        .get("/open311/v2/requests.json?service_code=pothole&status=open")
+        .await
+        .json();
+    assert_eq!(potholes.as_array().unwrap().len(), 2);
+    let closed = h
+        .get("/open311/v2/requests.json?status=closed")
+        .await
+        .json();
+    assert_eq!(closed.as_array().unwrap().len(), 0);
+    let old = h.get("/open311/v2/requests.json?start_date=2010-01-01T00:00:00Z&end_date=2010-02-01T00:00:00Z").await.json();
+    assert_eq!(old.as_array().unwrap().len(), 0);
+    let by_id = h
+        .get(&format!(
+            "/open311/v2/requests.json?service_request_id={id}&service_code=noise&status=closed"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        by_id.as_array().unwrap().len(),
+        1,
+        "service_request_id overrides the other filters"
+    );
+    open311_error(
+        &h.get("/open311/v2/requests.json?status=pending").await,
+        StatusCode::BAD_REQUEST,
+        "status",
+    );
+    open311_error(
+        &h.get("/open311/v2/requests.json?start_date=yesterday")
+            .await,
+        StatusCode::BAD_REQUEST,
+        "start_date",
+    );
+    let discovery = h.get("/open311/discovery.json").await.json();
+    assert_eq!(
+        discovery["endpoints"][0]["url"],
+        "http://localhost/open311/v2"
+    );
+    open311_error(
+        &h.get("/open311/v2/nothing.json").await,
+        StatusCode::NOT_FOUND,
+        "nothing",
+    );
+}
+
+on_both_engines!(open311, open311_on_sqlite, open311_on_postgres);
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(w, h, image::Rgb([10, 120, 200]))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+fn multipart(bytes: &[u8], content_type: &str) -> (String, Vec<u8>) {
+    let boundary = "cityosboundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p\"\r\nContent-Type: {content_type}\r\n\r\n").into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A citizen files through the page's API with a photo, staff work the complaint,
+/// the citizen is notified of public updates only, and nobody else sees who filed.
+async fn complaint_desk(h: Harness) {
+    let citizen = h.token(Role::Citizen).await;
+    let other = h.token(Role::Citizen).await;
+    let staff = h.token(Role::DepartmentStaff).await;
+    let bad = h
+        .call(Method::POST, "/api/v1/complaints", Some(&citizen), Some(serde_json::json!({"service_code": "streetlight", "lat": 37.566, "long": 126.978, "attributes": {"problems": ["out", "on fire"]}})))
+        .await;
+    assert_error_shape(&bad, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(bad.json()["error"]["field"], "attribute[problems]");
+    let filed = h
+        .call(Method::POST, "/api/v1/complaints", Some(&citizen), Some(serde_json::json!({"service_code": "streetlight", "lat": 37.566, "long": 126.978, "description": "Dark", "attributes": {"problems": ["out"], "side": "left"}})))
+        .await;
+    assert_eq!(
+        filed.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&filed.body)
+    );
+    let id = filed.json()["complaint"]["id"].as_i64().unwrap();
+
+    let (ct, body) = multipart(&png(800, 600), "image/png");
+    let upload = |ct: String, body: Vec<u8>, token: String| {
+        let h = &h;
+        async move {
+            h.send(
+                Request::post(format!("/api/v1/complaints/{id}/photos"))
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", ct)
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let photo = upload(ct, body, citizen.clone()).await;
+    assert_eq!(
+        photo.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&photo.body)
+    );
+    let url = photo.json()["url"].as_str().unwrap().to_owned();
+    let thumb = h.get(&format!("{url}?size=thumb")).await;
+    assert_eq!(thumb.headers["content-type"], "image/png");
+    let thumb = image::load_from_memory(&thumb.body).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    let (ct, body) = multipart(b"%PDF-1.4 not a photo", "image/png");
+    let refused = upload(ct, body, citizen.clone()).await;
+    assert_error_shape(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(refused.json()["error"]["field"], "photo");
+    let (ct, body) = multipart(&vec![0xFF; 7 << 20], "image/jpeg");
+    assert_eq!(
+        upload(ct, body, citizen.clone()).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (ct, body) = multipart(&png(10, 10), "image/png");
+    assert_eq!(
+        upload(ct, body, other.clone()).await.status,
+        StatusCode::NOT_FOUND,
+        "only its reporter or staff add photos"
+    );
+
+    let queue = h
+        .call(
+            Method::GET,
+            "/api/v1/complaints?department=lighting",
+            Some(&staff),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(queue["complaints"][0]["id"], id);
+    assert!(
+        queue["complaints"][0]["reporter"]["email"]
+            .as_str()
+            .unwrap()
+            .contains("citizen-")
+    );
+    let note = serde_json::json!({"text": "call the contractor", "public": false});
+    let update = serde_json::json!({"status": "in_progress", "text": "A crew is on its way", "public": true});
+    for body in [note, update] {
+        let r = h
+            .call(
+                Method::POST,
+                &format!("/api/v1/complaints/{id}/updates"),
+                Some(&staff),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let back = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/complaints/{id}/updates"),
+            Some(&staff),
+            Some(serde_json::json!({"status": "received", "public": true})),
+        )
+        .await;
+    assert_error_shape(&back, StatusCode::CONFLICT, "conflict");
+    let mine = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/complaints/{id}"),
+            Some(&citizen),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(mine["status"], "in_progress");
+    assert!(mine.to_string().contains("A crew is on its way"));
+    assert!(
+        !mine.to_string().contains("contractor"),
+        "internal notes stay internal: {mine}"
+    );
+    let stranger = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/complaints/{id}"),
+            Some(&other),
+            None,
+        )
+        .await
+        .json();
+    assert!(
+        !stranger.to_string().contains("citizen-"),
+        "no personal data: {stranger}"
+    );
+    let staff_view = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/complaints/{id}"),
+            Some(&staff),
+            None,
+        )
+        .await
+        .json();
+    assert!(staff_view.to_string().contains("contractor"));
+    let notes = h
+        .call(Method::GET, "/api/v1/notifications", Some(&citizen), None)
+        .await
+        .json();
+    assert!(
+        notes.to_string().contains("A crew is on its way"),
+        "{notes}"
+    );
+    let mine = h
+        .call(Method::GET, "/api/v1/complaints/mine", Some(&citizen), None)
+        .await
+        .json();
+    assert_eq!(mine["complaints"][0]["id"], id);
+
+    let hot = h
+        .get("/api/v1/complaints/hotspots.geojson?resolution=7")
+        .await
+        .json();
+    assert_eq!(hot["features"][0]["properties"]["count"], 1);
+    let map = h.get("/api/v1/complaints/map.geojson").await.json();
+    assert_eq!(map["features"][0]["properties"]["id"], id);
+    let charts = h.get("/api/v1/complaints/charts").await.json();
+    assert_eq!(
+        charts["volume"]["streetlight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        1
+    );
+    let ranking = h.get("/api/v1/complaints/ranking?by=district").await.json();
+    assert_eq!(ranking["ranking"][0]["code"], "jung");
+    assert_eq!(
+        h.get("/api/v1/complaints/ranking?by=colour").await.json()["error"]["field"],
+        "by"
+    );
+    let catalog = h.get("/api/v1/complaints/catalog").await.json();
+    assert_eq!(
+        catalog["districts"]["features"].as_array().unwrap().len(),
+        4
+    );
+    for page in ["/complaints", "/staff"] {
+        let html = String::from_utf8(h.get(page).await.body).unwrap();
+        assert!(html.contains("civic.js"), "{page}");
     }
 }
+
+on_both_engines!(
+    complaint_desk,
+    complaint_desk_on_sqlite,
+    complaint_desk_on_postgres
+);

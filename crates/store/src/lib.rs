@@ -6,11 +6,13 @@
 //! with `?` placeholders and runs on both engines; schema changes are
 //! versioned migrations per engine under `migrations/`, applied on open.
 //!
-//! The typed operations live in [`accounts`] and [`networks`]; nothing
+//! The typed operations live in [`accounts`], [`networks`], [`cards`] and
+//! [`complaints`]; nothing
 //! outside this crate writes SQL.
 
 pub mod accounts;
 pub mod cards;
+pub mod complaints;
 pub mod live;
 pub mod networks;
 mod postgres;
@@ -180,6 +182,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../migrations/sqlite/0004_live.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/sqlite/0005_complaints.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -198,6 +204,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         sql: include_str!("../migrations/postgres/0004_live.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/postgres/0005_complaints.sql"),
     },
 ];
 

@@ -33,7 +33,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     migrations_are_applied_once_and_reopening_is_harmless,
     |store| {
-        assert_eq!(store.schema_version().await.unwrap(), 4);
+        assert_eq!(store.schema_version().await.unwrap(), 5);
     }
 );
 

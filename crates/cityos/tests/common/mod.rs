@@ -25,7 +25,13 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
 
 /// Starts `serve` on a free port and returns the child and its base URL.
 pub fn serve(data_dir: &Path) -> (Child, String) {
+    serve_with(data_dir, &[])
+}
+
+/// [`serve`] with extra environment variables (settings).
+pub fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = cityos(data_dir)
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",

@@ -29,7 +29,7 @@ pub struct UserDto {
     id: i64,
     email: String,
     name: String,
-    /// `citizen`, `department_staff`, `transit_operator` or `admin`.
+    /// `citizen`, `department_staff`, `complaints_officer`, `transit_operator` or `admin`.
     role: String,
     disabled: bool,
 }
@@ -190,7 +190,7 @@ fn parse_role(text: &str) -> Result<Role, ApiError> {
     Role::parse(text).ok_or_else(|| {
         ApiError::invalid(
             "role",
-            format!("'{text}' is not a role (citizen, department_staff, transit_operator, admin)"),
+            format!("'{text}' is not a role (citizen, department_staff, complaints_officer, transit_operator, admin)"),
         )
     })
 }
