@@ -1,8 +1,8 @@
 //! The `cityos` command: serve, import, generate, demo and benchmark a smart city.
 
 mod bench;
-mod bench_mqtt;
 mod bench_complaints;
+mod bench_mqtt;
 mod config;
 mod demo;
 mod replay;
