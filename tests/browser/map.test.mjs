@@ -709,6 +709,9 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     await p.uncheck('#update-form [name=public]');
     await p.click('#update-form button[type=submit]');
     await p.waitForFunction(() => document.querySelector('#events .internal') !== null);
+    await p.fill('#assign-form [name=assignee]', 'Night crew 7');
+    await p.click('#assign-form button[type=submit]');
+    await p.waitForFunction(() => document.querySelector('#detail-fields').textContent.includes('Night crew 7'));
     await p.screenshot({ path: path.join(OUT, 'staff.png'), fullPage: true });
   });
 
@@ -719,6 +722,24 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     const notes = await p.textContent('#notes-list');
     assert.match(notes, /A crew is on its way/);
     assert.doesNotMatch(notes, /contractor/);
+  });
+
+  step('abusive text waits for a moderator, who publishes it', async () => {
+    const c = citizenPage;
+    await c.selectOption('#service', 'graffiti');
+    await c.fill('#file-form [name=description]', 'Graffiti again, you idiots');
+    const box = await c.locator('#civic-map').boundingBox();
+    await c.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.55);
+    await c.click('#file-form button[type=submit]');
+    await c.waitForFunction(() => /#\d+/.test(document.querySelector('#file-ok').textContent), null, { timeout: 15_000 });
+    const ok = await c.textContent('#file-ok');
+    assert.match(ok, /moderator/);
+    const held = Number(ok.match(/#(\d+)/)[1]);
+    const p = staffPage;
+    await p.reload();
+    await p.locator(`#moderation-list li[data-id="${held}"]`).waitFor();
+    await p.click(`#moderation-list li[data-id="${held}"] button[data-approve=true]`);
+    await p.locator(`#moderation-list li[data-id="${held}"]`).waitFor({ state: 'detached' });
   });
 
   step("the demo's simulated citizens' complaints and hotspots are on the map", async () => {

@@ -390,16 +390,15 @@ impl Desk {
             (true, false) => "update",
             (false, false) => "note",
         };
-        let event = EventRow {
-            id: 0,
-            complaint_id: id,
-            at: now,
-            kind: kind.to_owned(),
-            status: update.status.map(|s| s.as_str().to_owned()),
-            text: update.text.clone(),
-            public: update.public,
-            author: Some(actor.name()),
-        };
+        let event = event(
+            id,
+            now,
+            kind,
+            update.status.map(|s| s.as_str().to_owned()),
+            update.text.clone(),
+            update.public,
+            Some(actor.name()),
+        );
         let notifications = if update.public {
             let message = match update.status {
                 Some(s) if update.text.trim().is_empty() => {
@@ -442,16 +441,15 @@ impl Desk {
         let now = cityos_store::now_unix();
         set_status(&mut c, to, now);
         c.updated_at = now;
-        let event = EventRow {
-            id: 0,
-            complaint_id: id,
-            at: now,
-            kind: "reopened".into(),
-            status: Some(to.as_str().into()),
-            text: reason.to_owned(),
-            public: true,
-            author: Some(actor.name()),
-        };
+        let event = event(
+            id,
+            now,
+            "reopened",
+            Some(to.as_str().into()),
+            reason.to_owned(),
+            true,
+            Some(actor.name()),
+        );
         let notifications = self
             .notifications_for(id, &format!("Complaint #{id} was reopened."), now)
             .await?;
@@ -487,13 +485,12 @@ impl Desk {
             c.assignee = Some(a.trim().to_owned());
         }
         c.updated_at = now;
-        let event = EventRow {
-            id: 0,
-            complaint_id: id,
-            at: now,
-            kind: "assigned".into(),
-            status: None,
-            text: format!(
+        let event = event(
+            id,
+            now,
+            "assigned",
+            None,
+            format!(
                 "assigned to {}{}",
                 c.department,
                 c.assignee
@@ -501,9 +498,9 @@ impl Desk {
                     .map(|a| format!(" / {a}"))
                     .unwrap_or_default()
             ),
-            public: false,
-            author: Some(actor.name()),
-        };
+            false,
+            Some(actor.name()),
+        );
         self.commit(c.clone(), event, Vec::new()).await?;
         Ok(c)
     }
@@ -607,16 +604,15 @@ impl Desk {
             set_status(&mut c, Status::Closed, now);
         }
         c.updated_at = now;
-        let event = EventRow {
-            id: 0,
-            complaint_id: id,
-            at: now,
-            kind: "moderation".into(),
-            status: (!approve).then(|| Status::Closed.as_str().into()),
-            text: c.moderation.clone(),
-            public: false,
-            author: Some(actor.name()),
-        };
+        let event = event(
+            id,
+            now,
+            "moderation",
+            (!approve).then(|| Status::Closed.as_str().into()),
+            c.moderation.clone(),
+            false,
+            Some(actor.name()),
+        );
         self.commit(c.clone(), event, Vec::new()).await?;
         Ok(c)
     }
@@ -631,20 +627,19 @@ impl Desk {
             .cloned()
             .map(|mut c| {
                 c.breach_alerted = true;
-                let event = EventRow {
-                    id: 0,
-                    complaint_id: c.id,
-                    at: now,
-                    kind: "breach".into(),
-                    status: None,
-                    text: format!(
+                let event = event(
+                    c.id,
+                    now,
+                    "breach",
+                    None,
+                    format!(
                         "deadline passed {} min ago; {} must answer",
                         (now - c.expected_at) / 60,
                         c.department
                     ),
-                    public: false,
-                    author: Some(Actor::System.name()),
-                };
+                    false,
+                    Some(Actor::System.name()),
+                );
                 Change {
                     complaint: c,
                     event,
@@ -699,16 +694,7 @@ impl Desk {
             let _one = self.inner.changes.lock().await;
             let mut c = self.get(id).await?;
             c.media_url = Some(format!("/api/v1/complaints/{id}/photos/{photo_id}"));
-            let event = EventRow {
-                id: 0,
-                complaint_id: id,
-                at: now,
-                kind: "photo".into(),
-                status: None,
-                text: "photo added".into(),
-                public: true,
-                author: None,
-            };
+            let event = event(id, now, "photo", None, "photo added", true, None);
             self.commit(c, event, Vec::new()).await?;
         }
         Ok(photo_id)
@@ -768,6 +754,28 @@ impl Desk {
     }
 }
 
+/// One entry of a complaint's history.
+fn event(
+    complaint_id: i64,
+    at: i64,
+    kind: &str,
+    status: Option<String>,
+    text: impl Into<String>,
+    public: bool,
+    author: Option<String>,
+) -> EventRow {
+    EventRow {
+        id: 0,
+        complaint_id,
+        at,
+        kind: kind.to_owned(),
+        status,
+        text: text.into(),
+        public,
+        author,
+    }
+}
+
 fn set_status(c: &mut ComplaintRow, to: Status, now: i64) {
     c.status = to.as_str().to_owned();
     c.open = to.is_open();
@@ -804,16 +812,15 @@ async fn writer(
                 FilingRow {
                     complaint: job.row.clone(),
                     reporter: job.reporter.clone(),
-                    event: EventRow {
-                        id: 0,
-                        complaint_id: job.row.id,
-                        at: job.row.requested_at,
-                        kind: "received".into(),
-                        status: Some(Status::Received.as_str().into()),
-                        text: String::new(),
-                        public: true,
-                        author: None,
-                    },
+                    event: event(
+                        job.row.id,
+                        job.row.requested_at,
+                        "received",
+                        Some(Status::Received.as_str().into()),
+                        String::new(),
+                        true,
+                        None,
+                    ),
                 }
             })
             .collect();

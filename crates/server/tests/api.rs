@@ -206,14 +206,19 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-fn assert_error_shape(reply: &Reply, status: StatusCode, code: &str) {
+/// The reply's JSON, once its status is checked (showing the body when it differs).
+fn json_of(reply: &Reply, status: StatusCode) -> Value {
     assert_eq!(
         reply.status,
         status,
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
-    let v = reply.json();
+    reply.json()
+}
+
+fn assert_error_shape(reply: &Reply, status: StatusCode, code: &str) {
+    let v = json_of(reply, status);
     assert_eq!(v["error"]["code"], code, "{v}");
     assert!(
         v["error"]["message"]
@@ -1038,13 +1043,7 @@ async fn post_form(h: &Harness, uri: &str, body: &str) -> Reply {
 }
 
 fn open311_error(reply: &Reply, status: StatusCode, mentions: &str) {
-    assert_eq!(
-        reply.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let v = reply.json();
+    let v = json_of(reply, status);
     assert_eq!(v[0]["code"], status.as_u16(), "{v}");
     let description = v[0]["description"].as_str().unwrap();
     assert!(

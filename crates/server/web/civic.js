@@ -23,6 +23,8 @@
       'status.received': '접수', 'status.acknowledged': '확인', 'status.in_progress': '처리 중', 'status.resolved': '해결', 'status.closed': '종결',
       'field.reporter': '신고인', 'field.anonymous': '익명', 'field.description': '내용', 'field.deadline': '기한', 'field.assignee': '담당',
       'note.internal': '내부 메모', 'chart.filed': '접수', 'chart.backlog': '미처리',
+      'assign.department': '담당 부서', 'assign.assignee': '담당 팀·직원', 'assign.submit': '배정',
+      'moderation.title': '검토 대기 (부적절한 표현)', 'moderation.approve': '공개', 'moderation.reject': '거부',
     },
     en: {
       'citizen.title': 'Report a problem', 'staff.title': 'Complaint desk',
@@ -42,6 +44,8 @@
       'status.received': 'received', 'status.acknowledged': 'acknowledged', 'status.in_progress': 'in progress', 'status.resolved': 'resolved', 'status.closed': 'closed',
       'field.reporter': 'Reporter', 'field.anonymous': 'anonymous', 'field.description': 'Description', 'field.deadline': 'Deadline', 'field.assignee': 'Assignee',
       'note.internal': 'internal note', 'chart.filed': 'filed', 'chart.backlog': 'still open',
+      'assign.department': 'Department', 'assign.assignee': 'Team or person', 'assign.submit': 'Assign',
+      'moderation.title': 'Held for moderation', 'moderation.approve': 'Publish', 'moderation.reject': 'Reject',
     },
   };
   const LANG_KEY = 'cityos.lang';
@@ -369,15 +373,38 @@
     g.fillStyle = '#3c5aa6'; g.fillText(`■ ${t('chart.filed')}`, 6, 12);
     g.fillStyle = '#d9480f'; g.fillText(`■ ${t('chart.backlog')}`, 80, 12);
   }
+  // Only officers and admins moderate: others are not even asked, so they see no 403.
+  let moderator = false;
+  async function loadModeration() {
+    $('#moderation').hidden = !moderator;
+    if (!moderator) return;
+    const { complaints } = await api('GET', '/api/v1/complaints/moderation');
+    $('#moderation-list').replaceChildren(...complaints.map((c) => {
+      const li = document.createElement('li');
+      li.dataset.id = c.id;
+      li.textContent = `#${c.id} ${serviceName(c.service_code)} · ${c.description} `;
+      for (const [key, approve] of [['moderation.approve', true], ['moderation.reject', false]]) {
+        const b = document.createElement('button'); b.type = 'button'; b.textContent = t(key); b.dataset.approve = String(approve);
+        b.addEventListener('click', async () => {
+          await api('POST', `/api/v1/complaints/${c.id}/moderation`, { approve });
+          await Promise.all([loadModeration(), loadQueue(), loadLayers()]);
+        });
+        li.append(' ', b);
+      }
+      return li;
+    }));
+  }
   function staff() {
-    const start = async () => {
+    const start = async (me) => {
+      moderator = !!me && (me.role === 'complaints_officer' || me.role === 'admin');
       $('#desk').hidden = false;
-      const select = $('#department');
-      select.append(...catalog.departments.map((d) => new Option(lang === 'ko' ? d.name_ko : d.name, d.code)));
-      await Promise.all([loadQueue(), loadLayers(), loadFigures()]);
+      const options = () => catalog.departments.map((d) => new Option(lang === 'ko' ? d.name_ko : d.name, d.code));
+      $('#department').append(...options());
+      $('#assign-form [name=department]').append(new Option('', ''), ...options());
+      await Promise.all([loadQueue(), loadLayers(), loadFigures(), loadModeration()]);
     };
     refresh = () => { drawMap(); if (!$('#desk').hidden) { loadQueue().catch(() => {}); loadFigures().catch(() => {}); } };
-    bindSignin(start);
+    bindSignin(async () => start(await signedIn()));
     for (const id of ['#department', '#state', '#overdue']) $(id).addEventListener('change', () => loadQueue());
     $('#civic-map').addEventListener('click', (ev) => {
       const canvas = ev.currentTarget; const r = canvas.getBoundingClientRect();
@@ -408,7 +435,16 @@
         await Promise.all([showDetail(selected), loadQueue()]);
       } catch (e) { $('#detail-error').textContent = e.message; }
     });
-    signedIn().then((me) => { if (me && me.role !== 'citizen') { $('#signin').hidden = true; start(); } });
+    $('#assign-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const f = ev.currentTarget;
+      $('#detail-error').textContent = '';
+      try {
+        await api('POST', `/api/v1/complaints/${selected}/assign`, { department: f.department.value || null, assignee: f.assignee.value || null });
+        await Promise.all([showDetail(selected), loadQueue()]);
+      } catch (e) { $('#detail-error').textContent = e.message; }
+    });
+    signedIn().then((me) => { if (me && me.role !== 'citizen') { $('#signin').hidden = true; start(me); } });
   }
 
   // For tests and the curious: what the map holds.
