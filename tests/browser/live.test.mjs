@@ -8,93 +8,32 @@
 // CITYOS_BIN overrides the server binary (default: <repo>/target/debug/cityos).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, HEALTH_TIMEOUT_MS, OUT, sleep, startDemo } from './demo.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.CITYOS_BIN || path.join(REPO, 'target', 'debug', 'cityos');
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = path.join(HERE, 'out');
-const HEALTH_TIMEOUT_MS = 120_000;
 
 let server = null;
 let browser = null;
 let page = null;
 let setupError = null;
 const consoleErrors = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function serverLog() {
-  try { return fs.readFileSync(server.logPath, 'utf8').split('\n').slice(-40).join('\n'); } catch (_) { return '(no server output)'; }
-}
-
 async function startServer() {
-  if (!fs.existsSync(BIN)) throw new Error(`cityos binary not found at ${BIN}: build it first (cargo build) or set CITYOS_BIN`);
-  fs.mkdirSync(OUT, { recursive: true });
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cityos-live-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const logPath = path.join(OUT, 'server-live.log');
-  const log = fs.openSync(logPath, 'w');
-  const proc = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-open', '--mqtt-listen', '127.0.0.1:0'], {
-    stdio: ['ignore', log, log],
-    env: { ...process.env, CITYOS_LOG: process.env.CITYOS_LOG || 'info' },
-  });
-  fs.closeSync(log);
-  let exited = null;
-  proc.on('exit', (code, signal) => { exited = { code, signal }; });
-  server = { proc, base, dataDir, logPath };
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  for (;;) {
-    if (exited) throw new Error(`cityos demo exited early (${JSON.stringify(exited)}); its output:\n${serverLog()}`);
-    try {
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      if (res.status === 200) return;
-    } catch (_) { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`cityos demo did not answer /health within ${HEALTH_TIMEOUT_MS / 1000}s:\n${serverLog()}`);
-    await sleep(250);
-  }
+  server = await startDemo('server-live.log');
 }
 
 async function stopServer() {
   if (!server) return;
-  const { proc, dataDir } = server;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    const gone = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(timer);
-  }
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await server.stop();
   server = null;
 }
-process.on('exit', () => { if (server && server.proc.exitCode === null) server.proc.kill('SIGKILL'); });
 
-async function getJson(p) {
-  const res = await fetch(server.base + p, { signal: AbortSignal.timeout(15_000) });
-  const body = await res.json();
-  assert.equal(res.status, 200, `GET ${p} → ${res.status}: ${JSON.stringify(body)}`);
-  return body;
+function serverLog() {
+  return server ? server.log() : '(no server output)';
 }
+
+const getJson = (p) => server.getJson(p);
 
 function watchConsole(p) {
   p.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(`console: ${msg.text()}`); });
