@@ -250,6 +250,8 @@ struct Card {
     taps: Vec<PricedTap>,
     /// The fare engine's state after the last tap, so a tap in order is priced in one step.
     state: JourneyState,
+    /// Its operations: positions in the book's journal.
+    history: Vec<usize>,
 }
 
 /// What executing an operation produced.
@@ -259,8 +261,8 @@ pub struct Executed {
     pub answer: Answer,
     /// Ledger transfers to persist with it.
     pub transfers: Vec<Transfer>,
-    /// The validator counter to persist, for taps.
-    pub tap_key: Option<(String, i64)>,
+    /// The operation's position in the journal (the first one's, for a repeat).
+    pub position: usize,
     /// The card concerned.
     pub card_id: CardId,
     /// False when the operation was a repeat: nothing to persist.
@@ -288,11 +290,23 @@ pub struct CardBook {
     rules: FareRules,
     cards: BTreeMap<CardId, Card>,
     ledger: Ledger,
-    /// op_id → (fingerprint of the request, answer, card), to answer repeats.
-    ops: FxHashMap<String, (u64, Answer, CardId)>,
-    /// validator → counter → op_id of the tap it recorded.
-    taps: FxHashMap<String, FxHashMap<i64, String>>,
+    /// Every operation executed, in order, with its answer.
+    journal: Vec<Journaled>,
+    /// op_id → position in the journal, to answer repeats.
+    ops: FxHashMap<String, usize>,
+    /// validator → counter → position of the tap it recorded.
+    taps: FxHashMap<String, FxHashMap<i64, usize>>,
     next_card: CardId,
+}
+
+/// An executed operation as the book remembers it.
+#[derive(Debug)]
+struct Journaled {
+    op: Operation,
+    /// A fingerprint of the request: a retry under the same op_id must carry the same one.
+    fingerprint: u64,
+    answer: Answer,
+    card_id: CardId,
 }
 
 /// First card number handed out.
@@ -305,6 +319,7 @@ impl CardBook {
             rules,
             cards: BTreeMap::new(),
             ledger: Ledger::new(),
+            journal: Vec::new(),
             ops: FxHashMap::default(),
             taps: FxHashMap::default(),
             next_card: FIRST_CARD,
@@ -363,7 +378,22 @@ impl CardBook {
 
     /// The answer already given to `op_id`, if any.
     pub fn answered(&self, op_id: &str) -> Option<&Answer> {
-        self.ops.get(op_id).map(|o| &o.1)
+        self.ops.get(op_id).map(|&i| &self.journal[i].answer)
+    }
+
+    /// The operation at `position` in the journal and its answer.
+    pub fn journaled(&self, position: usize) -> Option<(&Operation, &Answer)> {
+        self.journal.get(position).map(|j| (&j.op, &j.answer))
+    }
+
+    /// A card's operations and their answers, oldest first.
+    pub fn history(&self, card_id: CardId) -> Vec<(&Operation, &Answer)> {
+        self.cards.get(&card_id).map_or_else(Vec::new, |card| {
+            card.history
+                .iter()
+                .filter_map(|&i| self.journaled(i))
+                .collect()
+        })
     }
 
     /// The operation id that recorded a validator's tap, if seen.
@@ -371,75 +401,74 @@ impl CardBook {
         self.taps
             .get(validator_id)
             .and_then(|c| c.get(&counter))
-            .map(String::as_str)
+            .map(|&i| self.journal[i].op.op_id.as_str())
     }
 
     /// Executes one operation. Repeats (same op_id and request, or the same
     /// validator counter) answer as the first time and change nothing.
-    pub fn execute(&mut self, op: &Operation, network: &dyn NetworkView) -> Executed {
+    pub fn execute(&mut self, op: Operation, network: &dyn NetworkView) -> Executed {
         // A validator's counter identifies its tap whatever else the retry carries.
         if let Request::Tap {
             validator_id,
             counter,
             ..
         } = &op.request
-            && let Some(first) = self
+            && let Some(&first) = self
                 .taps
                 .get(validator_id.as_str())
                 .and_then(|c| c.get(counter))
         {
-            let (_, answer, card_id) = &self.ops[first];
-            return Executed {
-                answer: answer.clone(),
-                transfers: vec![],
-                tap_key: None,
-                card_id: *card_id,
-                new: false,
-            };
+            return self.repeat(first, None);
         }
         let fingerprint = fingerprint(&op.request);
-        if let Some((request, answer, card_id)) = self.ops.get(&op.op_id) {
-            let answer = if *request == fingerprint {
-                answer.clone()
-            } else {
-                Answer::Refused {
+        if let Some(&first) = self.ops.get(&op.op_id) {
+            let reused =
+                (self.journal[first].fingerprint != fingerprint).then_some(Answer::Refused {
                     reason: RefusalReason::OpIdReused,
-                }
-            };
-            return Executed {
-                answer,
-                transfers: vec![],
-                tap_key: None,
-                card_id: *card_id,
-                new: false,
-            };
+                });
+            return self.repeat(first, reused);
         }
-        let (answer, transfers, card_id) = self.apply(op, network);
-        let tap_key = match (&op.request, &answer) {
-            (
-                Request::Tap {
-                    validator_id,
-                    counter,
-                    ..
-                },
-                _,
-            ) => Some((validator_id.clone(), *counter)),
-            _ => None,
-        };
-        if let Some((validator, counter)) = &tap_key {
+        let (answer, transfers, card_id) = self.apply(&op, network);
+        let position = self.journal.len();
+        if let Request::Tap {
+            validator_id,
+            counter,
+            ..
+        } = &op.request
+        {
             self.taps
-                .entry(validator.clone())
+                .entry(validator_id.clone())
                 .or_default()
-                .insert(*counter, op.op_id.clone());
+                .insert(*counter, position);
         }
-        self.ops
-            .insert(op.op_id.clone(), (fingerprint, answer.clone(), card_id));
+        if let Some(card) = self.cards.get_mut(&card_id) {
+            card.history.push(position);
+        }
+        self.ops.insert(op.op_id.clone(), position);
+        self.journal.push(Journaled {
+            op,
+            fingerprint,
+            answer: answer.clone(),
+            card_id,
+        });
         Executed {
             answer,
             transfers,
-            tap_key,
+            position,
             card_id,
             new: true,
+        }
+    }
+
+    /// The answer to a repeat of the operation at `first`: as then, unless `instead`.
+    fn repeat(&self, first: usize, instead: Option<Answer>) -> Executed {
+        let first_time = &self.journal[first];
+        Executed {
+            answer: instead.unwrap_or_else(|| first_time.answer.clone()),
+            transfers: vec![],
+            position: first,
+            card_id: first_time.card_id,
+            new: false,
         }
     }
 
@@ -466,6 +495,7 @@ impl CardBook {
                         registered_to: *registered_to,
                         status: CardStatus::Active,
                         taps: vec![],
+                        history: vec![],
                         state: JourneyState::new(*category),
                     },
                 );

@@ -6,18 +6,22 @@
 //! the operation and all its ledger entries are durable. One fsync serves a
 //! whole batch, which is where the throughput comes from.
 //!
-//! The log is self-contained: each operation is stored with the distances
-//! and operators the network told the book while pricing it, so a restart
-//! replays it to exactly the same charges even if the network changed since.
+//! The journal is self-contained: each operation is stored with the
+//! distances and operators the network told the book while pricing it, so a
+//! restart replays it to exactly the same charges even if the network changed
+//! since. A whole batch is one journal row: a durable tap costs a few hundred
+//! bytes of sequential write, not a handful of b-tree inserts.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cityos_fare::{Distances, FareRules};
-use cityos_ledger::Won;
+use cityos_ledger::{Transfer, Won};
 use cityos_store::Store;
-use cityos_store::cards::{CardBatch, CardOpRow, TapKey, TransferRow};
+use cityos_store::cards::CardLogBatch;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,6 +53,7 @@ pub enum DeskError {
 
 /// What the network answered while an operation was priced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Lookups {
     /// (route, from stop, to stop, metres).
     distances: Vec<(Option<String>, String, String, Option<u32>)>,
@@ -122,14 +127,83 @@ impl NetworkView for Replay<'_> {
     }
 }
 
-/// An operation as logged.
+impl Lookups {
+    fn is_empty(&self) -> bool {
+        self.distances.is_empty() && self.operators.is_empty()
+    }
+}
+
+/// An operation as the journal holds it: borrowed from the book when
+/// written, owned when read back.
 #[derive(Debug, Serialize, Deserialize)]
-struct Logged {
-    op: Operation,
+struct LogEntry<'a> {
+    op: Cow<'a, Operation>,
+    #[serde(default, skip_serializing_if = "Lookups::is_empty")]
     lookups: Lookups,
     /// The version of the fare rules that priced it.
     #[serde(default)]
     rules: i64,
+    card_id: CardId,
+    answer: Cow<'a, Answer>,
+    /// Its ledger transfers, so the audit can sum the journal without the book.
+    #[serde(default, skip_serializing_if = "<[Transfer]>::is_empty")]
+    transfers: Cow<'a, [Transfer]>,
+}
+
+/// A journal row's entries.
+fn entries(batch: &CardLogBatch) -> Result<Vec<LogEntry<'static>>, DeskError> {
+    serde_json::from_str(&batch.body)
+        .map_err(|e| DeskError::Inconsistent(format!("journal batch {}: {e}", batch.batch)))
+}
+
+/// Executes logged operations on a fresh book, each with the fare rules that priced it.
+struct Replayer<'h> {
+    history: &'h RulesHistory,
+    /// The oldest version, which priced operations logged before versions existed.
+    first: i64,
+    in_force: i64,
+    book: CardBook,
+}
+
+impl<'h> Replayer<'h> {
+    fn new(history: &'h RulesHistory) -> Result<Replayer<'h>, DeskError> {
+        let first = history
+            .versions
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(history.current);
+        Ok(Replayer {
+            history,
+            first,
+            in_force: first,
+            book: CardBook::new(history.rules(first)?),
+        })
+    }
+
+    /// Executes `op` answering the network's questions from `lookups`, with rules version `rules`.
+    fn execute(
+        &mut self,
+        op: Operation,
+        lookups: &Lookups,
+        rules: i64,
+    ) -> Result<crate::book::Executed, DeskError> {
+        let version = if rules == 0 { self.first } else { rules };
+        if version != self.in_force {
+            self.book.set_rules(self.history.rules(version)?);
+            self.in_force = version;
+        }
+        Ok(self.book.execute(op, &Replay(lookups)))
+    }
+
+    /// The book, pricing with the current rules from now on.
+    fn finish(mut self) -> Result<CardBook, DeskError> {
+        if self.in_force != self.history.current {
+            self.book
+                .set_rules(self.history.rules(self.history.current)?);
+        }
+        Ok(self.book)
+    }
 }
 
 /// Every version of the fare rules the log was priced with, and the one in force.
@@ -163,15 +237,12 @@ impl RulesHistory {
         Ok(RulesHistory { versions, current })
     }
 
-    fn get(&self, version: i64) -> Option<&FareRules> {
-        // Operations logged before versions existed were priced by the first.
-        self.versions.get(&version).or_else(|| {
-            if version == 0 {
-                self.versions.values().next()
-            } else {
-                None
-            }
-        })
+    /// The rules of `version`.
+    fn rules(&self, version: i64) -> Result<FareRules, DeskError> {
+        self.versions
+            .get(&version)
+            .cloned()
+            .ok_or_else(|| DeskError::Rules(format!("no stored fare rules version {version}")))
     }
 }
 
@@ -214,13 +285,13 @@ impl Queued {
 /// What [`CardDesk::audit`] found.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
-    /// Operations in the log.
+    /// Operations in the journal.
     pub operations: usize,
-    /// Ledger transfers.
+    /// Ledger transfers in the journal.
     pub transfers: usize,
-    /// Sum of all balances as the database computes them: must be zero.
+    /// Sum of all balances as the durable journal's transfers give them: must be zero.
     pub database_sum: Won,
-    /// Accounts whose balance in the database differs from the replayed book.
+    /// Accounts whose balance in the journal differs from the book in memory.
     pub mismatched_accounts: Vec<String>,
     /// Cards below their allowed negative balance.
     pub cards_below_limit: Vec<String>,
@@ -250,9 +321,18 @@ impl CardDesk {
         network: NetworkSource,
     ) -> Result<CardDesk, DeskError> {
         let history = Arc::new(RulesHistory::load(&store, rules_toml).await?);
-        let book = Arc::new(RwLock::new(replay(&store, &history).await?));
+        convert_legacy_ops(&store, &history).await?;
+        let replayed = replay(&store, &history).await?;
+        let book = Arc::new(RwLock::new(replayed.book));
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(rx, book.clone(), store.clone(), network, history));
+        tokio::spawn(writer(
+            rx,
+            book.clone(),
+            store.clone(),
+            replayed.last_batch,
+            network,
+            history,
+        ));
         Ok(CardDesk { jobs, book, store })
     }
 
@@ -305,19 +385,15 @@ impl CardDesk {
         read(&self.book).card(card_id)
     }
 
-    /// A card's logged operations with their answers, oldest first.
+    /// A card's operations with their answers and when the desk took them, oldest first.
     pub async fn history(
         &self,
         card_id: CardId,
     ) -> Result<Vec<(String, Request, Answer, i64)>, DeskError> {
-        let rows = self.store.card_ops_of(card_id).await?;
-        Ok(rows
+        Ok(read(&self.book)
+            .history(card_id)
             .into_iter()
-            .filter_map(|row| {
-                let logged: Logged = serde_json::from_str(&row.request).ok()?;
-                let answer: Answer = serde_json::from_str(&row.answer).ok()?;
-                Some((row.op_id, logged.op.request, answer, row.at))
-            })
+            .map(|(op, answer)| (op.op_id.clone(), op.request.clone(), answer.clone(), op.at))
             .collect())
     }
 
@@ -326,37 +402,54 @@ impl CardDesk {
         read(&self.book).rules().clone()
     }
 
-    /// Checks the invariants: the ledger in the database sums to zero,
-    /// every account there equals the book replayed from the log, and no
-    /// card is below its allowed negative balance.
+    /// Checks the invariants: the ledger transfers in the durable journal,
+    /// summed without the book, come to zero and give every account the
+    /// balance the book holds, and no card is below its allowed negative balance.
     pub async fn audit(&self) -> Result<AuditReport, DeskError> {
-        let balances = self.store.ledger_balances().await?;
-        let transfers = self.store.transfer_count().await? as usize;
-        let operations = self.store.card_ops_after(0, i64::MAX).await?.len();
+        let mut balances: FxHashMap<String, Won> = FxHashMap::default();
+        let (mut operations, mut transfers) = (0, 0);
+        let mut after = 0;
+        loop {
+            let batches = self.store.card_log_after(after, 64).await?;
+            let Some(last) = batches.last() else { break };
+            after = last.batch;
+            for batch in &batches {
+                for entry in entries(batch)? {
+                    operations += 1;
+                    for t in entry.transfers.iter() {
+                        transfers += 1;
+                        *balances.entry(t.debit.clone()).or_default() -= t.amount;
+                        *balances.entry(t.credit.clone()).or_default() += t.amount;
+                    }
+                }
+            }
+        }
         let book = read(&self.book);
         let ledger = book.ledger();
         let mut mismatched: Vec<String> = balances
             .iter()
-            .filter(|(a, b)| ledger.balance(a) != *b)
+            .filter(|(a, b)| ledger.balance(a) != **b)
             .map(|(a, _)| a.clone())
             .collect();
         mismatched.extend(
             ledger
                 .accounts()
-                .filter(|a| !balances.iter().any(|(b, _)| b == a) && ledger.balance(a) != 0)
+                .filter(|a| !balances.contains_key(*a) && ledger.balance(a) != 0)
                 .map(str::to_owned),
         );
-        let cards_below_limit = balances
+        mismatched.sort();
+        let mut cards_below_limit: Vec<String> = balances
             .iter()
             .filter(|(a, b)| {
-                a.starts_with("card:") && ledger.limits(a).floor.is_some_and(|f| *b < f)
+                a.starts_with("card:") && ledger.limits(a).floor.is_some_and(|f| **b < f)
             })
             .map(|(a, _)| a.clone())
             .collect();
+        cards_below_limit.sort();
         Ok(AuditReport {
             operations,
             transfers,
-            database_sum: balances.iter().map(|b| b.1).sum(),
+            database_sum: balances.values().sum(),
             mismatched_accounts: mismatched,
             cards_below_limit,
             ledger_holds: ledger.audit().holds(),
@@ -378,56 +471,96 @@ fn read(book: &RwLock<CardBook>) -> std::sync::RwLockReadGuard<'_, CardBook> {
     book.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Rebuilds the book by executing the logged operations again, each with the
+/// A book rebuilt from the journal, and the journal's last batch number.
+struct Replayed {
+    book: CardBook,
+    last_batch: i64,
+}
+
+/// Rebuilds the book by executing the journal again, each operation with the
 /// rules that priced it, checking each answer; it ends on the current rules.
-async fn replay(store: &Store, history: &RulesHistory) -> Result<CardBook, DeskError> {
-    let first = history
-        .versions
-        .keys()
-        .next()
-        .copied()
-        .unwrap_or(history.current);
-    let rules_of = |version: i64| {
-        history
-            .get(version)
-            .cloned()
-            .ok_or_else(|| DeskError::Rules(format!("no stored fare rules version {version}")))
-    };
-    let mut book = CardBook::new(rules_of(first)?);
-    let mut in_force = first;
+async fn replay(store: &Store, history: &RulesHistory) -> Result<Replayed, DeskError> {
+    let mut replayer = Replayer::new(history)?;
     let mut after = 0;
     loop {
-        let rows = store.card_ops_after(after, 10_000).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        for row in rows {
-            let logged: Logged = serde_json::from_str(&row.request)
-                .map_err(|_| DeskError::Inconsistent(row.op_id.clone()))?;
-            let version = if logged.rules == 0 {
-                first
-            } else {
-                logged.rules
-            };
-            if version != in_force {
-                book.set_rules(rules_of(version)?);
-                in_force = version;
-            }
-            let executed = book.execute(&logged.op, &Replay(&logged.lookups));
-            let answer = serde_json::to_string(&executed.answer).unwrap_or_default();
-            if answer != row.answer {
-                return Err(DeskError::Inconsistent(row.op_id));
+        let batches = store.card_log_after(after, 64).await?;
+        let Some(last) = batches.last() else { break };
+        after = last.batch;
+        for batch in &batches {
+            for entry in entries(batch)? {
+                let executed =
+                    replayer.execute(entry.op.into_owned(), &entry.lookups, entry.rules)?;
+                if executed.answer != *entry.answer {
+                    let (op, _) = replayer
+                        .book
+                        .journaled(executed.position)
+                        .expect("just executed");
+                    return Err(DeskError::Inconsistent(op.op_id.clone()));
+                }
             }
         }
     }
-    if in_force != history.current {
-        book.set_rules(rules_of(history.current)?);
+    Ok(Replayed {
+        book: replayer.finish()?,
+        last_batch: after,
+    })
+}
+
+/// Moves operations from the per-operation tables of earlier versions into
+/// the journal, replaying them to recover their transfers, in one transaction.
+async fn convert_legacy_ops(store: &Store, history: &RulesHistory) -> Result<(), DeskError> {
+    /// How the per-operation tables held a request.
+    #[derive(Deserialize)]
+    struct Legacy {
+        op: Operation,
+        lookups: Lookups,
+        #[serde(default)]
+        rules: i64,
     }
-    Ok(book)
+    let rows = store.legacy_card_ops().await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut replayer = Replayer::new(history)?;
+    let mut batches = Vec::with_capacity(rows.len());
+    for row in rows {
+        let inconsistent = || DeskError::Inconsistent(row.op_id.clone());
+        let legacy: Legacy = serde_json::from_str(&row.request).map_err(|_| inconsistent())?;
+        let answer: Answer = serde_json::from_str(&row.answer).map_err(|_| inconsistent())?;
+        let executed = replayer.execute(legacy.op, &legacy.lookups, legacy.rules)?;
+        if executed.answer != answer {
+            return Err(inconsistent());
+        }
+        let (op, answer) = replayer
+            .book
+            .journaled(executed.position)
+            .expect("just executed");
+        let entry = LogEntry {
+            op: Cow::Borrowed(op),
+            lookups: legacy.lookups,
+            rules: legacy.rules,
+            card_id: row.card_id,
+            answer: Cow::Borrowed(answer),
+            transfers: Cow::Owned(executed.transfers),
+        };
+        batches.push(CardLogBatch {
+            batch: batches.len() as i64 + 1,
+            ops: 1,
+            body: format!(
+                "[{}]",
+                serde_json::to_string(&entry).map_err(|_| inconsistent())?
+            ),
+        });
+    }
+    tracing::info!("moving {} card operations into the journal", batches.len());
+    Ok(store.replace_legacy_card_ops(batches).await?)
 }
 
 /// A batch executed on the book, waiting for its commit.
 struct Executed {
-    batch: CardBatch,
+    /// The journal row's body (a JSON array) and how many operations it holds.
+    body: Vec<u8>,
+    ops: i64,
     replies: Vec<(oneshot::Sender<Result<Answer, DeskError>>, Answer)>,
     /// The failure count when it was executed: a batch built on a book that
     /// included a failed batch must not be committed.
@@ -440,6 +573,7 @@ async fn writer(
     mut rx: mpsc::Receiver<Job>,
     book: Arc<RwLock<CardBook>>,
     store: Store,
+    last_batch: i64,
     network: NetworkSource,
     history: Arc<RulesHistory>,
 ) {
@@ -448,6 +582,7 @@ async fn writer(
     tokio::spawn(committer(
         pending,
         store,
+        last_batch,
         book.clone(),
         epoch.clone(),
         history.clone(),
@@ -470,7 +605,9 @@ fn execute_batch(
 ) -> Executed {
     let now = cityos_store::now_unix();
     let view = network();
-    let mut batch = CardBatch::default();
+    let mut body = Vec::with_capacity(jobs.len() * 512);
+    body.push(b'[');
+    let mut ops = 0;
     let mut replies = Vec::with_capacity(jobs.len());
     let mut book = book.write().unwrap_or_else(|e| e.into_inner());
     // Read under the lock: the committer swaps the book and bumps the epoch under it too.
@@ -485,46 +622,29 @@ fn execute_batch(
             inner: view.as_ref(),
             seen: Default::default(),
         };
-        let executed = book.execute(&op, &recording);
+        let executed = book.execute(op, &recording);
         if executed.new {
-            if let Some((validator_id, counter)) = &executed.tap_key {
-                batch.taps.push(TapKey {
-                    validator_id: validator_id.clone(),
-                    counter: *counter,
-                    op_id: op.op_id.clone(),
-                });
-            }
-            batch
-                .transfers
-                .extend(executed.transfers.iter().map(|t| TransferRow {
-                    id: t.id.clone(),
-                    debit: t.debit.clone(),
-                    credit: t.credit.clone(),
-                    amount: t.amount,
-                    kind: t.kind.as_str().to_owned(),
-                    reference: t.reference.clone(),
-                    at: t.at,
-                }));
-            let (op_id, kind) = (op.op_id.clone(), op.request.kind().to_owned());
-            let logged = Logged {
-                op,
+            let (op, answer) = book.journaled(executed.position).expect("just executed");
+            let entry = LogEntry {
+                op: Cow::Borrowed(op),
                 lookups: recording.seen.into_inner(),
                 rules,
-            };
-            batch.ops.push(CardOpRow {
-                seq: 0,
-                op_id,
-                kind,
                 card_id: executed.card_id,
-                request: serde_json::to_string(&logged).unwrap_or_default(),
-                answer: serde_json::to_string(&executed.answer).unwrap_or_default(),
-                at: now,
-            });
+                answer: Cow::Borrowed(answer),
+                transfers: Cow::Borrowed(&executed.transfers),
+            };
+            if ops > 0 {
+                body.push(b',');
+            }
+            serde_json::to_writer(&mut body, &entry).expect("a log entry always serializes");
+            ops += 1;
         }
         replies.push((job.reply, executed.answer));
     }
+    body.push(b']');
     Executed {
-        batch,
+        body,
+        ops,
         replies,
         epoch: built_on,
     }
@@ -536,17 +656,30 @@ fn execute_batch(
 async fn committer(
     mut pending: mpsc::Receiver<Executed>,
     store: Store,
+    mut last_batch: i64,
     book: Arc<RwLock<CardBook>>,
     epoch: Arc<AtomicU64>,
     history: Arc<RulesHistory>,
 ) {
     while let Some(executed) = pending.recv().await {
-        let result = if executed.epoch == epoch.load(Ordering::SeqCst) {
-            store.append_card_batch(executed.batch).await
-        } else {
+        let result = if executed.epoch != epoch.load(Ordering::SeqCst) {
             Err(cityos_store::StoreError::Task(
                 "built on a book that was rolled back".to_owned(),
             ))
+        } else if executed.ops == 0 {
+            // Only repeats: nothing new to make durable.
+            Ok(())
+        } else {
+            let batch = CardLogBatch {
+                batch: last_batch + 1,
+                ops: executed.ops,
+                body: String::from_utf8(executed.body).expect("serde_json writes UTF-8"),
+            };
+            let written = store.append_card_log(batch).await;
+            if written.is_ok() {
+                last_batch += 1;
+            }
+            written
         };
         let failed = result.is_err() && executed.epoch == epoch.load(Ordering::SeqCst);
         if failed {
@@ -554,7 +687,7 @@ async fn committer(
                 tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
             }
             // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
-            rebuild(&store, &book, &epoch, &history).await;
+            last_batch = rebuild(&store, &book, &epoch, &history).await;
         }
         for (reply, answer) in executed.replies {
             let _ = reply.send(match &result {
@@ -566,20 +699,20 @@ async fn committer(
 }
 
 /// Replaces the book with one replayed from the store and moves to a new
-/// epoch, retrying until the store answers.
+/// epoch, retrying until the store answers; returns the journal's last batch.
 async fn rebuild(
     store: &Store,
     book: &RwLock<CardBook>,
     epoch: &AtomicU64,
     history: &RulesHistory,
-) {
+) -> i64 {
     loop {
         match replay(store, history).await {
             Ok(fresh) => {
                 let mut guard = book.write().unwrap_or_else(|e| e.into_inner());
-                *guard = fresh;
+                *guard = fresh.book;
                 epoch.fetch_add(1, Ordering::SeqCst);
-                return;
+                return fresh.last_batch;
             }
             Err(e) => {
                 tracing::error!("card book could not be rebuilt, retrying: {e}");

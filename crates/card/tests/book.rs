@@ -63,7 +63,7 @@ impl Rider {
             at: 1_000 + self.n as i64,
             request,
         };
-        self.book.execute(&op, &self.net).answer
+        self.book.execute(op, &self.net).answer
     }
 
     fn issue(&mut self, registered: bool) -> i64 {
@@ -356,7 +356,7 @@ fn an_op_id_reused_for_another_request_is_refused() {
             amount: 1_000,
         },
     };
-    r.book.execute(&op, &r.net);
+    r.book.execute(op.clone(), &r.net);
     let other = Operation {
         op_id: "same".into(),
         at: 2,
@@ -366,7 +366,7 @@ fn an_op_id_reused_for_another_request_is_refused() {
         },
     };
     assert_eq!(
-        r.book.execute(&other, &r.net).answer,
+        r.book.execute(other, &r.net).answer,
         Answer::Refused {
             reason: RefusalReason::OpIdReused
         }

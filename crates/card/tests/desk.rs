@@ -209,7 +209,7 @@ async fn a_failed_commit_acknowledges_nothing_and_the_desk_recovers() {
     // Inject a failure: the database refuses one operation id.
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute_batch("CREATE TRIGGER poison BEFORE INSERT ON card_ops WHEN NEW.op_id = 'top-poison' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+        .execute_batch(r#"CREATE TRIGGER poison BEFORE INSERT ON card_log WHEN NEW.body LIKE '%"op_id":"top-poison"%' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"#)
         .unwrap();
     let desk = CardDesk::open(store.clone(), FareRules::seoul_toml(), network(5))
         .await
@@ -371,4 +371,74 @@ async fn a_fare_change_applies_from_now_on_and_the_past_keeps_its_prices() {
         CardDesk::open(store, "[modes", network(5)).await,
         Err(cityos_card::DeskError::Rules(_))
     ));
+}
+
+/// A database written by the per-operation tables of earlier versions opens
+/// with every card and won where it was, now in the journal.
+#[tokio::test]
+async fn operations_of_the_earlier_tables_move_into_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = testing::sqlite_path(dir.path());
+    let store = Store::open(&path).await.unwrap();
+    let card = 1_000_000_000_000_001_i64;
+    let legacy = [
+        (
+            "issue-1",
+            r#"{"kind":"issue","category":"youth"}"#.to_owned(),
+            format!(r#"{{"result":"issued","card_id":{card},"category":"youth"}}"#),
+        ),
+        (
+            "top-1",
+            format!(r#"{{"kind":"top_up","card_id":{card},"amount":7000}}"#),
+            r#"{"result":"topped_up","balance":7000}"#.to_owned(),
+        ),
+    ];
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for (op_id, request, answer) in &legacy {
+        let logged = format!(
+            r#"{{"op":{{"op_id":"{op_id}","at":100,"request":{request}}},"lookups":{{"distances":[],"operators":[]}},"rules":0}}"#
+        );
+        db.execute(
+            "INSERT INTO card_ops (op_id, kind, card_id, request, answer, at) VALUES (?1, 'x', ?2, ?3, ?4, 100)",
+            rusqlite::params![op_id, card, logged, answer],
+        )
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO ledger_transfers (id, debit, credit, amount, kind, at) VALUES ('top-1:top_up', 'cash:top_up', 'card:1', 7000, 'top_up', 100)",
+        [],
+    )
+    .unwrap();
+    let desk = CardDesk::open(store.clone(), FareRules::seoul_toml(), network(5))
+        .await
+        .unwrap();
+    assert_eq!(desk.balance(card), 7_000);
+    assert_eq!(desk.card(card).unwrap().category, Category::Youth);
+    assert_eq!(desk.history(card).await.unwrap().len(), 2);
+    let audit = desk.audit().await.unwrap();
+    assert!(audit.holds(), "{audit:?}");
+    assert_eq!((audit.operations, audit.transfers), (2, 1));
+    for table in ["card_ops", "ledger_transfers"] {
+        let rows: i64 = db
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "{table} is emptied into the journal");
+    }
+    // Reopening replays the journal alone to the same state; a repeat answers as before.
+    drop(desk);
+    let desk = CardDesk::open(store, FareRules::seoul_toml(), network(5))
+        .await
+        .unwrap();
+    assert_eq!(desk.balance(card), 7_000);
+    let repeat = desk
+        .submit(
+            "top-1",
+            Request::TopUp {
+                card_id: card,
+                amount: 7000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(repeat, Answer::ToppedUp { balance: 7_000 });
 }

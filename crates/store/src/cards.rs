@@ -1,187 +1,112 @@
-//! Rows of the smart card tables: the append-only operation log, the
-//! validators' tap counters, and the double-entry ledger.
+//! Rows of the smart card tables: the card journal (one row per group
+//! commit), and the fare rules' versions.
 //!
-//! The store knows nothing of fares: operations arrive as JSON written by
-//! the card service, and a batch of them is committed in one transaction,
-//! so an acknowledged operation is on disk with all its ledger entries or
-//! not at all.
+//! The store knows nothing of fares: a batch arrives as the card service's
+//! JSON and is written in one statement, so an acknowledged operation is on
+//! disk with all its ledger entries or not at all.
 
 use crate::{Row, Store, StoreError, Value};
 
-/// One accepted card operation.
+/// One group commit of the card desk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CardOpRow {
-    /// Position in the log (assigned by the store; 0 when writing).
-    pub seq: i64,
+pub struct CardLogBatch {
+    /// Its number: 1, 2, 3… assigned by the desk; a number already stored is a conflict.
+    pub batch: i64,
+    /// Operations in it.
+    pub ops: i64,
+    /// The operations, as the card service wrote them (a JSON array).
+    pub body: String,
+}
+
+/// An operation in the per-operation tables that preceded the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyCardOp {
     /// Client-supplied idempotency id.
     pub op_id: String,
-    /// `issue`, `top_up`, `tap`, `block`, `refund`, …
-    pub kind: String,
     /// The card it concerns.
     pub card_id: i64,
-    /// The request as JSON.
+    /// The request as the card service wrote it (JSON).
     pub request: String,
-    /// The answer given, as JSON, so a repeat gets the same answer.
+    /// The answer given (JSON).
     pub answer: String,
-    /// Unix seconds.
-    pub at: i64,
 }
 
-/// One ledger transfer as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TransferRow {
-    /// Idempotency key.
-    pub id: String,
-    /// Account debited.
-    pub debit: String,
-    /// Account credited.
-    pub credit: String,
-    /// Positive amount in won.
-    pub amount: i64,
-    /// Why.
-    pub kind: String,
-    /// What caused it.
-    pub reference: Option<String>,
-    /// Unix seconds.
-    pub at: i64,
-}
-
-/// A validator's tap, by its own transaction counter.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TapKey {
-    /// The validator.
-    pub validator_id: String,
-    /// Its counter.
-    pub counter: i64,
-    /// The operation that recorded it.
-    pub op_id: String,
-}
-
-/// Everything one group commit writes.
-#[derive(Debug, Clone, Default)]
-pub struct CardBatch {
-    /// Operations.
-    pub ops: Vec<CardOpRow>,
-    /// Their ledger transfers.
-    pub transfers: Vec<TransferRow>,
-    /// Their validator counters.
-    pub taps: Vec<TapKey>,
-}
-
-fn op_row(row: Row) -> Result<CardOpRow, StoreError> {
+fn log_row(row: Row) -> Result<CardLogBatch, StoreError> {
     let mut v = row.into_iter();
     let mut next = || v.next().unwrap_or(Value::Null);
-    Ok(CardOpRow {
-        seq: next().as_i64().ok_or(StoreError::Shape("op seq"))?,
-        op_id: next().into_string().ok_or(StoreError::Shape("op id"))?,
-        kind: next().into_string().unwrap_or_default(),
-        card_id: next().as_i64().unwrap_or(0),
-        request: next().into_string().unwrap_or_default(),
-        answer: next().into_string().unwrap_or_default(),
-        at: next().as_i64().unwrap_or(0),
-    })
-}
-
-fn transfer_row(row: Row) -> Result<TransferRow, StoreError> {
-    let mut v = row.into_iter();
-    let mut next = || v.next().unwrap_or(Value::Null);
-    Ok(TransferRow {
-        id: next()
-            .into_string()
-            .ok_or(StoreError::Shape("transfer id"))?,
-        debit: next().into_string().unwrap_or_default(),
-        credit: next().into_string().unwrap_or_default(),
-        amount: next().as_i64().unwrap_or(0),
-        kind: next().into_string().unwrap_or_default(),
-        reference: next().into_string(),
-        at: next().as_i64().unwrap_or(0),
+    Ok(CardLogBatch {
+        batch: next().as_i64().ok_or(StoreError::Shape("log batch"))?,
+        ops: next().as_i64().unwrap_or(0),
+        body: next().into_string().ok_or(StoreError::Shape("log body"))?,
     })
 }
 
 impl Store {
-    /// Writes a batch in one transaction: all of it is durable, or none.
-    pub async fn append_card_batch(&self, batch: CardBatch) -> Result<(), StoreError> {
-        const OP: &str = "INSERT INTO card_ops (op_id, kind, card_id, request, answer, at) VALUES (?, ?, ?, ?, ?, ?)";
-        const TAP: &str = "INSERT INTO card_taps (validator_id, counter, op_id) VALUES (?, ?, ?)";
-        const TRANSFER: &str = "INSERT INTO ledger_transfers (id, debit, credit, amount, kind, reference, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
-        let mut statements =
-            Vec::with_capacity(batch.ops.len() + batch.taps.len() + batch.transfers.len());
-        for op in batch.ops {
-            statements.push((
-                OP,
-                vec![
-                    op.op_id.into(),
-                    op.kind.into(),
-                    op.card_id.into(),
-                    op.request.into(),
-                    op.answer.into(),
-                    op.at.into(),
-                ],
-            ));
-        }
-        for tap in batch.taps {
-            statements.push((
-                TAP,
-                vec![
-                    tap.validator_id.into(),
-                    tap.counter.into(),
-                    tap.op_id.into(),
-                ],
-            ));
-        }
-        for t in batch.transfers {
-            statements.push((
-                TRANSFER,
-                vec![
-                    t.id.into(),
-                    t.debit.into(),
-                    t.credit.into(),
-                    t.amount.into(),
-                    t.kind.into(),
-                    t.reference.into(),
-                    t.at.into(),
-                ],
-            ));
+    /// Appends one batch to the card journal; [`StoreError::Conflict`] when
+    /// its number is taken (another writer got there first).
+    pub async fn append_card_log(&self, batch: CardLogBatch) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO card_log (batch, ops, body) VALUES (?, ?, ?)";
+        self.execute(
+            SQL,
+            vec![batch.batch.into(), batch.ops.into(), batch.body.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Journal batches after `batch`, oldest first, at most `limit`.
+    pub async fn card_log_after(
+        &self,
+        batch: i64,
+        limit: i64,
+    ) -> Result<Vec<CardLogBatch>, StoreError> {
+        const SQL: &str =
+            "SELECT batch, ops, body FROM card_log WHERE batch > ? ORDER BY batch LIMIT ?";
+        self.query(SQL, vec![batch.into(), limit.into()])
+            .await?
+            .into_iter()
+            .map(log_row)
+            .collect()
+    }
+
+    /// The operations of the per-operation tables that preceded the journal, in order.
+    pub async fn legacy_card_ops(&self) -> Result<Vec<LegacyCardOp>, StoreError> {
+        const SQL: &str = "SELECT op_id, card_id, request, answer FROM card_ops ORDER BY seq";
+        self.query(SQL, vec![])
+            .await?
+            .into_iter()
+            .map(|row| {
+                let mut v = row.into_iter();
+                let mut next = || v.next().unwrap_or(Value::Null);
+                Ok(LegacyCardOp {
+                    op_id: next().into_string().ok_or(StoreError::Shape("op id"))?,
+                    card_id: next().as_i64().unwrap_or(0),
+                    request: next().into_string().unwrap_or_default(),
+                    answer: next().into_string().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Moves the per-operation tables into the journal: writes `batches`
+    /// and empties the old tables in one transaction.
+    pub async fn replace_legacy_card_ops(
+        &self,
+        batches: Vec<CardLogBatch>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO card_log (batch, ops, body) VALUES (?, ?, ?)";
+        let mut statements: Vec<(&'static str, Vec<Value>)> = batches
+            .into_iter()
+            .map(|b| (SQL, vec![b.batch.into(), b.ops.into(), b.body.into()]))
+            .collect();
+        for table in [
+            "DELETE FROM card_ops",
+            "DELETE FROM card_taps",
+            "DELETE FROM ledger_transfers",
+        ] {
+            statements.push((table, vec![]));
         }
         self.transaction(statements).await
-    }
-
-    /// Card operations after `seq`, oldest first, at most `limit`.
-    pub async fn card_ops_after(&self, seq: i64, limit: i64) -> Result<Vec<CardOpRow>, StoreError> {
-        const SQL: &str = "SELECT seq, op_id, kind, card_id, request, answer, at FROM card_ops WHERE seq > ? ORDER BY seq LIMIT ?";
-        self.query(SQL, vec![seq.into(), limit.into()])
-            .await?
-            .into_iter()
-            .map(op_row)
-            .collect()
-    }
-
-    /// One card's operations, oldest first.
-    pub async fn card_ops_of(&self, card_id: i64) -> Result<Vec<CardOpRow>, StoreError> {
-        const SQL: &str = "SELECT seq, op_id, kind, card_id, request, answer, at FROM card_ops WHERE card_id = ? ORDER BY seq";
-        self.query(SQL, vec![card_id.into()])
-            .await?
-            .into_iter()
-            .map(op_row)
-            .collect()
-    }
-
-    /// Number of ledger transfers.
-    pub async fn transfer_count(&self) -> Result<i64, StoreError> {
-        let rows = self
-            .query("SELECT COUNT(*) FROM ledger_transfers", vec![])
-            .await?;
-        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0))
-    }
-
-    /// The ledger transfers touching `account`, by id.
-    pub async fn transfers_of(&self, account: &str) -> Result<Vec<TransferRow>, StoreError> {
-        const SQL: &str = "SELECT id, debit, credit, amount, kind, reference, at FROM ledger_transfers WHERE debit = ? OR credit = ? ORDER BY at, id";
-        self.query(SQL, vec![account.into(), account.into()])
-            .await?
-            .into_iter()
-            .map(transfer_row)
-            .collect()
     }
 
     /// Every stored version of the fare rules, oldest first: (version, TOML).
@@ -217,24 +142,5 @@ impl Store {
         )
         .await?;
         Ok(())
-    }
-
-    /// Per-account balance (credits minus debits) computed by the database
-    /// itself, independently of any program state: the audit's ground truth.
-    pub async fn ledger_balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        const SQL: &str = "SELECT account, CAST(SUM(amount) AS BIGINT) FROM (SELECT credit AS account, amount FROM ledger_transfers UNION ALL SELECT debit AS account, -amount AS amount FROM ledger_transfers) AS moves GROUP BY account ORDER BY account";
-        self.query(SQL, vec![])
-            .await?
-            .into_iter()
-            .map(|row| {
-                let mut v = row.into_iter();
-                let account = v
-                    .next()
-                    .and_then(Value::into_string)
-                    .ok_or(StoreError::Shape("account"))?;
-                let sum = v.next().and_then(|s| s.as_i64()).unwrap_or(0);
-                Ok((account, sum))
-            })
-            .collect()
     }
 }

@@ -186,6 +186,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../migrations/sqlite/0005_complaints.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/sqlite/0006_card_log.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -208,6 +212,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("../migrations/postgres/0005_complaints.sql"),
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/postgres/0006_card_log.sql"),
     },
 ];
 

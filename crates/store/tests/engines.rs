@@ -33,7 +33,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     migrations_are_applied_once_and_reopening_is_harmless,
     |store| {
-        assert_eq!(store.schema_version().await.unwrap(), 5);
+        assert_eq!(store.schema_version().await.unwrap(), 6);
     }
 );
 
@@ -134,85 +134,38 @@ on_both_engines!(networks_swap_atomically_and_keep_their_bytes, |store| {
     );
 });
 
-fn op(op_id: &str, card_id: i64) -> cityos_store::cards::CardOpRow {
-    cityos_store::cards::CardOpRow {
-        seq: 0,
-        op_id: op_id.into(),
-        kind: "tap".into(),
-        card_id,
-        request: "{}".into(),
-        answer: "{\"accepted\":true}".into(),
-        at: 1,
-    }
-}
-
-fn transfer(id: &str, debit: &str, credit: &str, amount: i64) -> cityos_store::cards::TransferRow {
-    cityos_store::cards::TransferRow {
-        id: id.into(),
-        debit: debit.into(),
-        credit: credit.into(),
-        amount,
-        kind: "fare".into(),
-        reference: None,
-        at: 1,
-    }
-}
-
-on_both_engines!(card_batches_commit_whole_or_not_at_all, |store| {
-    use cityos_store::cards::{CardBatch, TapKey};
-    let batch = CardBatch {
-        ops: vec![op("op-1", 7), op("op-2", 7)],
-        transfers: vec![
-            transfer("tr-1", "cash:top_up", "card:7", 10_000),
-            transfer("tr-2", "card:7", "revenue:bus", 1_500),
-        ],
-        taps: vec![TapKey {
-            validator_id: "v1".into(),
-            counter: 1,
-            op_id: "op-2".into(),
-        }],
+on_both_engines!(card_journal_batches_are_numbered_and_kept_whole, |store| {
+    use cityos_store::{StoreError, cards::CardLogBatch};
+    let batch = |n: i64, body: &str| CardLogBatch {
+        batch: n,
+        ops: 1,
+        body: body.to_owned(),
     };
-    store.append_card_batch(batch).await.unwrap();
-    // A batch repeating a validator counter is refused whole: its new op and transfer are not written either.
-    let repeat = CardBatch {
-        ops: vec![op("op-3", 7)],
-        transfers: vec![transfer("tr-3", "card:7", "revenue:bus", 1_500)],
-        taps: vec![TapKey {
-            validator_id: "v1".into(),
-            counter: 1,
-            op_id: "op-3".into(),
-        }],
-    };
+    store.append_card_log(batch(1, "[1]")).await.unwrap();
+    store.append_card_log(batch(2, "[2]")).await.unwrap();
+    // A second writer that read the same journal collides instead of interleaving.
     assert!(matches!(
-        store.append_card_batch(repeat).await,
+        store.append_card_log(batch(2, "[other]")).await,
         Err(StoreError::Conflict(_))
     ));
-    let ops = store.card_ops_after(0, 100).await.unwrap();
-    assert_eq!(
-        ops.iter().map(|o| o.op_id.as_str()).collect::<Vec<_>>(),
-        vec!["op-1", "op-2"]
+    // A batch claiming no operations is refused by the database.
+    assert!(
+        store
+            .append_card_log(CardLogBatch {
+                ops: 0,
+                ..batch(3, "[]")
+            })
+            .await
+            .is_err()
     );
-    assert_eq!(store.card_ops_of(7).await.unwrap().len(), 2);
-    assert_eq!(store.transfer_count().await.unwrap(), 2);
-    assert_eq!(store.transfers_of("card:7").await.unwrap().len(), 2);
-    let balances = store.ledger_balances().await.unwrap();
+    let stored = store.card_log_after(0, 10).await.unwrap();
+    assert_eq!(stored, vec![batch(1, "[1]"), batch(2, "[2]")]);
     assert_eq!(
-        balances.iter().map(|b| b.1).sum::<i64>(),
-        0,
-        "double entry sums to zero"
+        store.card_log_after(1, 10).await.unwrap(),
+        vec![batch(2, "[2]")]
     );
-    assert!(balances.contains(&("card:7".to_owned(), 8_500)));
-    // The database itself refuses non-positive amounts and self-transfers.
-    let bad = CardBatch {
-        transfers: vec![transfer("tr-4", "a", "b", 0)],
-        ..Default::default()
-    };
-    assert!(store.append_card_batch(bad).await.is_err());
-    let bad = CardBatch {
-        transfers: vec![transfer("tr-5", "a", "a", 5)],
-        ..Default::default()
-    };
-    assert!(store.append_card_batch(bad).await.is_err());
+    assert_eq!(store.card_log_after(0, 1).await.unwrap().len(), 1);
+    assert!(store.legacy_card_ops().await.unwrap().is_empty());
 });
 
 on_both_engines!(fare_rules_versions_are_kept_in_order, |store| {
