@@ -372,13 +372,65 @@ fn bench_nearby(feed: Option<PathBuf>, queries: usize, radius: f64) -> anyhow::R
 }
 
 async fn bench_fare(taps: usize, validators: usize, pgbench_seconds: u32) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite =
+        cityos_store::Store::open(&dir.path().join("cards.db").display().to_string()).await?;
+    let on_sqlite = drive_desk(sqlite, taps, validators).await?;
+    println!("cityos card desk (SQLite, WAL, synchronous=FULL): {on_sqlite}");
+    // The peer: pgbench's TPC-B-like transactions on a durable PostgreSQL on
+    // this machine, and the same desk on that same server.
+    let server = cityos_store::testing::start_server(true)
+        .map(|url| format!("{url}/postgres"))
+        .map_err(anyhow::Error::msg);
+    let url = match server {
+        Ok(url) => url,
+        Err(e) => {
+            println!("PostgreSQL not run: {e} (install Debian's postgresql package)");
+            return Ok(());
+        }
+    };
+    let on_postgres = drive_desk(cityos_store::Store::open(&url).await?, taps, validators).await?;
+    println!("cityos card desk (PostgreSQL, fsync on, synchronous_commit on): {on_postgres}");
+    let tps = pgbench(&url, pgbench_seconds)?;
+    println!(
+        "pgbench TPC-B (the same PostgreSQL, 16 clients): {tps:.0} transactions/s; cityos is {:.1}x on SQLite and {:.1}x on PostgreSQL (targets: >= 100,000 taps/s and >= 10x pgbench)",
+        on_sqlite.rate / tps,
+        on_postgres.rate / tps
+    );
+    Ok(())
+}
+
+/// What [`drive_desk`] measured.
+struct DeskRun {
+    taps: usize,
+    validators: usize,
+    seconds: f64,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl std::fmt::Display for DeskRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} taps by {} validators in {:.1} s = {:.0} durable taps/s; latency p50 {:.1} ms, p99 {:.1} ms; audit holds",
+            self.taps, self.validators, self.seconds, self.rate, self.p50_ms, self.p99_ms
+        )
+    }
+}
+
+/// Drives `taps` taps from `validators` concurrent validators through a card
+/// desk on `store`, each answered only once durable, and checks the audit.
+async fn drive_desk(
+    store: cityos_store::Store,
+    taps: usize,
+    validators: usize,
+) -> anyhow::Result<DeskRun> {
     use cityos_card::{Answer, CardDesk, NetworkView, Request};
     use cityos_fare::{Category, DistanceTable, FareRules, Mode, TapKind};
     use std::sync::Arc;
 
-    let dir = tempfile::tempdir()?;
-    let store =
-        cityos_store::Store::open(&dir.path().join("cards.db").display().to_string()).await?;
     let mut table = DistanceTable::new();
     table.insert_both_ways(Some("741"), "A", "B", 14_000);
     struct Net(DistanceTable);
@@ -483,39 +535,26 @@ async fn bench_fare(taps: usize, validators: usize, pgbench_seconds: u32) -> any
             .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1e3)
     };
-    let rate = latencies.len() as f64 / elapsed;
     let audit = desk.audit().await?;
-    println!(
-        "cityos card desk (SQLite, WAL, synchronous=FULL): {} taps by {validators} validators in {elapsed:.1} s = {:.0} durable taps/s; latency p50 {:.1} ms, p99 {:.1} ms; audit {}",
-        latencies.len(),
-        rate,
-        p(0.5),
-        p(0.99),
-        if audit.holds() { "holds" } else { "FAILS" }
-    );
     anyhow::ensure!(
         audit.holds(),
         "the audit failed after the benchmark: {audit:?}"
     );
-
-    // The peer: pgbench's TPC-B-like transactions on a durable PostgreSQL on this machine.
-    match pgbench(pgbench_seconds) {
-        Ok(tps) => println!(
-            "pgbench TPC-B (PostgreSQL, fsync on, synchronous_commit on, 16 clients): {tps:.0} transactions/s; cityos is {:.1}x (targets: >= 100,000 taps/s and >= 10x pgbench)",
-            rate / tps
-        ),
-        Err(e) => println!("pgbench not run: {e} (install Debian's postgresql package)"),
-    }
-    Ok(())
+    Ok(DeskRun {
+        taps: latencies.len(),
+        validators,
+        seconds: elapsed,
+        rate: latencies.len() as f64 / elapsed,
+        p50_ms: p(0.5),
+        p99_ms: p(0.99),
+    })
 }
 
-/// Runs pgbench (TPC-B-like, 16 clients, 2 threads) against a fresh durable PostgreSQL and returns its TPS.
-fn pgbench(seconds: u32) -> anyhow::Result<f64> {
+/// Runs pgbench (TPC-B-like, 16 clients, 2 threads) against the PostgreSQL at `url` and returns its TPS.
+fn pgbench(url: &str, seconds: u32) -> anyhow::Result<f64> {
     let bin = cityos_store::testing::bin_dir().map_err(anyhow::Error::msg)?;
-    let url = cityos_store::testing::start_server(true).map_err(anyhow::Error::msg)?;
-    let url = format!("{url}/postgres");
     let init = Command::new(bin.join("pgbench"))
-        .args(["-i", "-q", "-s", "16", &url])
+        .args(["-i", "-q", "-s", "16", url])
         .output()?;
     if !init.status.success() {
         bail!(
@@ -524,16 +563,7 @@ fn pgbench(seconds: u32) -> anyhow::Result<f64> {
         );
     }
     let run = Command::new(bin.join("pgbench"))
-        .args([
-            "-c",
-            "16",
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-n",
-            &url,
-        ])
+        .args(["-c", "16", "-j", "2", "-T", &seconds.to_string(), "-n", url])
         .output()?;
     let text = String::from_utf8_lossy(&run.stdout);
     text.lines()
