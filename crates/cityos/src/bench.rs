@@ -74,6 +74,9 @@ pub enum BenchCommand {
         /// Messages Mosquitto relays in its run.
         #[arg(long, default_value_t = 1_000_000)]
         relay_messages: u64,
+        /// Runs of each load; the medians are compared.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Nearby-stop queries per second in process, vs a linear scan of all stops.
     Nearby {
@@ -193,7 +196,8 @@ pub async fn run(command: BenchCommand, _settings: &Settings) -> anyhow::Result<
         BenchCommand::Mqtt {
             size,
             relay_messages,
-        } => crate::bench_mqtt::bench_mqtt(size, relay_messages).await,
+            rounds,
+        } => crate::bench_mqtt::bench_mqtt(size, relay_messages, rounds).await,
         BenchCommand::Import { stop_times } => bench_import(stop_times).await,
         BenchCommand::Nearby {
             feed,

@@ -9,7 +9,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cityos_mqtt::{DeviceLoad, PublisherArgs, RelayBroker, bench_relay, publish_as_devices};
+use cityos_mqtt::{
+    DeviceLoad, DeviceRole, PublisherArgs, RelayBroker, bench_relay, publish_as_devices,
+};
 use cityos_realtime::PositionRecord;
 use cityos_realtime::synth::{SynthOptions, drive};
 use cityos_server::mqtt::{MqttSource, start};
@@ -49,11 +51,42 @@ fn load_positions(feed: &Path) -> anyhow::Result<(Vec<PositionRecord>, i64)> {
     Ok((positions, from + WINDOW_S))
 }
 
-/// The load process: reads the plan, connects every vehicle, publishes.
+/// How the load reaches the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadShape {
+    /// Every vehicle its own connection with its own key.
+    Vehicles,
+    /// One gateway connection (an operator's AVL system) carrying every
+    /// vehicle's positions, one position per message.
+    Gateway,
+}
+
+impl LoadShape {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoadShape::Vehicles => "vehicles",
+            LoadShape::Gateway => "gateway",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            LoadShape::Vehicles => "every vehicle its own connection",
+            LoadShape::Gateway => "one gateway connection for the whole fleet",
+        }
+    }
+}
+
+/// The gateway's device id in the [`LoadShape::Gateway`] load.
+const GATEWAY_ID: &str = "avl-1";
+
+/// The load process: reads the plan, connects every vehicle (or the one
+/// gateway), publishes.
 pub fn vehicles_worker(args: &[String]) -> anyhow::Result<()> {
-    let [feed, host, port, keys] = args else {
-        bail!("vehicles worker arguments: feed host port keys-file");
+    let [feed, host, port, keys, shape] = args else {
+        bail!("vehicles worker arguments: feed host port keys-file vehicles|gateway");
     };
+    let gateway = shape == LoadShape::Gateway.as_str();
     let (positions, _) = load_positions(Path::new(feed))?;
     let keys: std::collections::HashMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(keys)?)?;
@@ -61,10 +94,16 @@ pub fn vehicles_worker(args: &[String]) -> anyhow::Result<()> {
     let mut devices: Vec<DeviceLoad> = Vec::new();
     let mut order = Vec::with_capacity(positions.len());
     for p in &positions {
-        let d = *index.entry(p.vehicle_id.clone()).or_insert_with(|| {
+        let (role, id) = if gateway {
+            (DeviceRole::Gateway, GATEWAY_ID)
+        } else {
+            (DeviceRole::Vehicle, p.vehicle_id.as_str())
+        };
+        let d = *index.entry(id.to_owned()).or_insert_with(|| {
             devices.push(DeviceLoad {
-                device_id: p.vehicle_id.clone(),
-                password: keys.get(&p.vehicle_id).cloned().unwrap_or_default(),
+                role,
+                device_id: id.to_owned(),
+                password: keys.get(id).cloned().unwrap_or_default(),
                 payloads: Vec::new(),
             });
             devices.len() as u32 - 1
@@ -91,6 +130,7 @@ async fn drive_load(
     feed: &Path,
     broker: std::net::SocketAddr,
     keys_file: &Path,
+    shape: LoadShape,
     expected: u64,
     count: impl Fn() -> u64,
 ) -> anyhow::Result<(u64, f64)> {
@@ -99,6 +139,7 @@ async fn drive_load(
         .arg(feed)
         .args([broker.ip().to_string(), broker.port().to_string()])
         .arg(keys_file)
+        .arg(shape.as_str())
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -137,6 +178,7 @@ async fn drive_load(
 async fn mosquitto_same_load(
     feed: &Path,
     keys_file: &Path,
+    shape: LoadShape,
     expected: u64,
 ) -> anyhow::Result<(u64, f64)> {
     use cityos_mqtt::mosquitto::Mosquitto;
@@ -163,7 +205,7 @@ async fn mosquitto_same_load(
         }
     });
     let broker = std::net::SocketAddr::from(([127, 0, 0, 1], mosquitto.port()));
-    let result = drive_load(feed, broker, keys_file, expected, || {
+    let result = drive_load(feed, broker, keys_file, shape, expected, || {
         received.load(std::sync::atomic::Ordering::Relaxed)
     })
     .await;
@@ -171,19 +213,17 @@ async fn mosquitto_same_load(
     result
 }
 
-/// What the end-to-end run measured.
-struct EndToEnd {
-    vehicles: usize,
-    sent: usize,
-    processed: u64,
-    accepted: u64,
-    seconds: f64,
-    mean_bytes: f64,
+/// The load: a generated city and its morning peak's positions.
+struct Load {
     feed: PathBuf,
-    keys_file: PathBuf,
+    positions: Vec<PositionRecord>,
+    /// Where the load's window ends: the engine's clock during the run.
+    end: i64,
+    mean_bytes: f64,
+    vehicles: Vec<String>,
 }
 
-async fn end_to_end(size: CitySize, dir: &Path) -> anyhow::Result<EndToEnd> {
+async fn prepare_load(size: CitySize, dir: &Path) -> anyhow::Result<Load> {
     let feed = dir.join("city");
     let options = CityOptions {
         size,
@@ -191,16 +231,6 @@ async fn end_to_end(size: CitySize, dir: &Path) -> anyhow::Result<EndToEnd> {
     };
     let out = feed.clone();
     tokio::task::spawn_blocking(move || cityos_sim::generate_city(&options, &out)).await??;
-    let store = Store::open(&dir.join("bench.sqlite").display().to_string()).await?;
-    let state = AppState::new(store.clone(), UiConfig::default());
-    let imported = import_feed(&store, feed.clone(), "bench", |_| {}).await?;
-    state.network.set(
-        Served {
-            id: imported.record.id,
-            network: std::sync::Arc::new(imported.network),
-        },
-        &state.metrics,
-    );
     let plan_feed = feed.clone();
     let (positions, end) =
         tokio::task::spawn_blocking(move || load_positions(&plan_feed)).await??;
@@ -213,20 +243,61 @@ async fn end_to_end(size: CitySize, dir: &Path) -> anyhow::Result<EndToEnd> {
         })
         .sum::<f64>()
         / positions.len().clamp(1, 1000) as f64;
-    let mut vehicles: Vec<&str> = positions.iter().map(|p| p.vehicle_id.as_str()).collect();
+    let mut vehicles: Vec<String> = positions.iter().map(|p| p.vehicle_id.clone()).collect();
     vehicles.sort_unstable();
     vehicles.dedup();
-    eprintln!(
-        "{} vehicles, {} positions; issuing their keys…",
-        vehicles.len(),
-        positions.len()
+    eprintln!("{} vehicles, {} positions", vehicles.len(), positions.len());
+    Ok(Load {
+        feed,
+        positions,
+        end,
+        mean_bytes,
+        vehicles,
+    })
+}
+
+/// What one end-to-end run measured.
+struct EndToEnd {
+    processed: u64,
+    accepted: u64,
+    seconds: f64,
+    keys_file: PathBuf,
+}
+
+impl EndToEnd {
+    fn rate(&self) -> f64 {
+        self.processed as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// One end-to-end run on a fresh server in `dir`.
+async fn end_to_end(load: &Load, shape: LoadShape, dir: &Path) -> anyhow::Result<EndToEnd> {
+    let feed = load.feed.clone();
+    std::fs::create_dir_all(dir)?;
+    let store = Store::open(&dir.join("bench.sqlite").display().to_string()).await?;
+    let state = AppState::new(store.clone(), UiConfig::default());
+    let imported = import_feed(&store, feed.clone(), "bench", |_| {}).await?;
+    state.network.set(
+        Served {
+            id: imported.record.id,
+            network: std::sync::Arc::new(imported.network),
+        },
+        &state.metrics,
     );
+    let devices: Vec<(DeviceRole, &str)> = match shape {
+        LoadShape::Vehicles => load
+            .vehicles
+            .iter()
+            .map(|v| (DeviceRole::Vehicle, v.as_str()))
+            .collect(),
+        LoadShape::Gateway => vec![(DeviceRole::Gateway, GATEWAY_ID)],
+    };
     let mut keys = std::collections::HashMap::new();
-    for id in &vehicles {
+    for (role, id) in devices {
         let (_, key) = state
             .accounts
             .create_api_key(
-                &format!("vehicle:{id}"),
+                &format!("{}:{id}", role.as_str()),
                 cityos_accounts::Role::TransitOperator,
                 None,
             )
@@ -236,56 +307,89 @@ async fn end_to_end(size: CitySize, dir: &Path) -> anyhow::Result<EndToEnd> {
     let keys_file = dir.join("keys.json");
     std::fs::write(&keys_file, serde_json::to_string(&keys)?)?;
     // The engine judges freshness on the load's own clock.
-    state.live.clock.replay_at(end);
+    state.live.clock.replay_at(load.end);
     let mqtt = start(&state, MqttSource::Embedded("127.0.0.1:0".parse()?)).await?;
     let broker = mqtt
         .broker_addr()
         .context("the embedded broker did not start")?;
     let refresh = tokio::spawn(cityos_server::realtime::run(state.clone()));
-    let (seen, seconds) = drive_load(&feed, broker, &keys_file, positions.len() as u64, || {
-        state.metrics.mqtt_positions.get()
-    })
+    let (seen, seconds) = drive_load(
+        &feed,
+        broker,
+        &keys_file,
+        shape,
+        load.positions.len() as u64,
+        || state.metrics.mqtt_positions.get(),
+    )
     .await?;
     refresh.abort();
     let accepted = state.metrics.positions_accepted.get();
     Ok(EndToEnd {
-        vehicles: vehicles.len(),
-        sent: positions.len(),
         processed: seen,
         accepted,
         seconds,
-        mean_bytes,
-        feed,
         keys_file,
     })
 }
 
-/// Runs both measurements and prints them side by side.
-pub async fn bench_mqtt(size: CitySize, relay_messages: u64) -> anyhow::Result<()> {
+/// The median of `rates`.
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs both measurements and prints them side by side: `rounds` runs of
+/// each load shape on each broker, alternating, and their medians (one run
+/// lasts about a second).
+pub async fn bench_mqtt(size: CitySize, relay_messages: u64, rounds: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let e2e = end_to_end(size, dir.path()).await?;
-    let e2e_rate = e2e.processed as f64 / e2e.seconds.max(1e-9);
-    println!(
-        "cityos end to end ({} city, embedded broker → decode → validate → match → live snapshot): {} vehicles on their own connections, {} positions of ~{:.0} bytes sent, {} processed ({} accepted) in {:.2} s = {:.0} positions/s",
-        size.as_str(),
-        e2e.vehicles,
-        e2e.sent,
-        e2e.mean_bytes,
-        e2e.processed,
-        e2e.accepted,
-        e2e.seconds,
-        e2e_rate
-    );
-    match mosquitto_same_load(&e2e.feed, &e2e.keys_file, e2e.sent as u64).await {
-        Ok((relayed, seconds)) => {
-            let rate = relayed as f64 / seconds.max(1e-9);
+    let load = prepare_load(size, dir.path()).await?;
+    let sent = load.positions.len();
+    let shapes = [LoadShape::Vehicles, LoadShape::Gateway];
+    let mut ours = vec![Vec::new(); shapes.len()];
+    let mut theirs = vec![Vec::new(); shapes.len()];
+    for round in 0..rounds.max(1) {
+        for (s, &shape) in shapes.iter().enumerate() {
+            let run_dir = dir.path().join(format!("run-{round}-{}", shape.as_str()));
+            let e2e = end_to_end(&load, shape, &run_dir).await?;
             println!(
-                "Mosquitto relaying the same load (every vehicle its own connection, to one subscriber): {relayed} of {} in {seconds:.2} s = {rate:.0} messages/s; cityos end to end / this = {:.2}",
-                e2e.sent,
-                e2e_rate / rate.max(1e-9)
+                "cityos end to end ({} city, {}): {sent} positions of ~{:.0} bytes, {} processed ({} accepted) in {:.2} s = {:.0} positions/s",
+                size.as_str(),
+                shape.describe(),
+                load.mean_bytes,
+                e2e.processed,
+                e2e.accepted,
+                e2e.seconds,
+                e2e.rate()
             );
+            ours[s].push(e2e.rate());
+            match mosquitto_same_load(&load.feed, &e2e.keys_file, shape, sent as u64).await {
+                Ok((relayed, seconds)) => {
+                    let rate = relayed as f64 / seconds.max(1e-9);
+                    println!(
+                        "Mosquitto relaying the same load ({}, to one subscriber): {relayed} of {sent} in {seconds:.2} s = {rate:.0} messages/s",
+                        shape.describe()
+                    );
+                    theirs[s].push(rate);
+                }
+                Err(e) => println!("Mosquitto (same load) not measured: {e}"),
+            }
         }
-        Err(e) => println!("Mosquitto (same load) not measured: {e}"),
+    }
+    println!();
+    let mut gateway_rate = 0.0;
+    for (s, &shape) in shapes.iter().enumerate() {
+        let rate = median(std::mem::take(&mut ours[s]));
+        if shape == LoadShape::Gateway {
+            gateway_rate = rate;
+        }
+        let peer = median(std::mem::take(&mut theirs[s]));
+        println!(
+            "median of {rounds}, {}: cityos end to end {rate:.0} positions/s, {} vehicles; Mosquitto relaying the same load {peer:.0} messages/s; cityos / Mosquitto = {:.2}",
+            shape.describe(),
+            load.vehicles.len(),
+            rate / peer.max(1e-9)
+        );
     }
     let exe: PathBuf = std::env::current_exe()?;
     match bench_relay(
@@ -310,8 +414,9 @@ pub async fn bench_mqtt(size: CitySize, relay_messages: u64) -> anyhow::Result<(
                 report.received, report.sent, report.seconds, rate
             );
             println!(
-                "cityos end to end / Mosquitto relay = {:.2} (target >= 1)",
-                e2e_rate / rate.max(1e-9)
+                "cityos end to end (one gateway connection, ~{:.0}-byte messages) / Mosquitto relay (one publisher, 200-byte messages) = {:.2} (target >= 1)",
+                load.mean_bytes,
+                gateway_rate / rate.max(1e-9)
             );
         }
         Err(e) => println!("Mosquitto not measured: {e} (install Debian's mosquitto package)"),

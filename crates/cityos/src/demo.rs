@@ -41,10 +41,7 @@ impl DeviceKeys {
 
     /// The key of device `id` with role `role`, issued if it has none.
     async fn key(&mut self, role: DeviceRole, id: &str) -> Option<String> {
-        let name = match role {
-            DeviceRole::Vehicle => format!("vehicle:{id}"),
-            DeviceRole::Validator => format!("validator:{id}"),
-        };
+        let name = format!("{}:{id}", role.as_str());
         if let Some(key) = self.keys.get(&name) {
             return Some(key.clone());
         }

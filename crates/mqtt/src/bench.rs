@@ -255,7 +255,9 @@ pub async fn bench_relay(
 /// sends, in order.
 #[derive(Debug, Clone)]
 pub struct DeviceLoad {
-    /// The device id (a vehicle).
+    /// What the device is (a vehicle or a gateway).
+    pub role: DeviceRole,
+    /// The device id.
     pub device_id: String,
     /// Its password (an API key).
     pub password: String,
@@ -283,7 +285,7 @@ pub async fn publish_as_devices(
             username: Some(device.device_id.clone()),
             password: Some(device.password.clone()),
         };
-        let topic = device_topic(DeviceRole::Vehicle, &device.device_id)
+        let topic = device_topic(device.role, &device.device_id)
             .ok_or_else(|| MqttError::InvalidDeviceId(device.device_id.clone()))?;
         let (client, mut eventloop) = AsyncClient::new(broker.options(&device.device_id), 256);
         // Connected before any load starts, so connection setup is not measured.

@@ -16,6 +16,13 @@
 //! A publish outside these rules is refused and the connection closed (the
 //! only refusal MQTT 3.1.1 has for QoS 1), so nothing a device was not
 //! allowed to send ever reaches a subscriber.
+//!
+//! With [`Broker::deliver_to`], a device's message goes to the application
+//! straight from the publish check, in process: no subscription, no queue,
+//! no second encoding over loopback. The device's connection waits while the
+//! application's channel is full, so nothing is dropped, and a QoS 1 publish
+//! is acknowledged only once the application has it. Subscribers (the
+//! ingest subscriber of a replica, a dashboard) still receive it as usual.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
@@ -34,9 +41,10 @@ use rmqtt::session::Session;
 use rmqtt::types::{
     AuthResult, ConnectInfo, LastWill, PublishAclResult, Reason, SubscribeAclResult,
 };
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::ingest::{BrokerUrl, IngestConfig};
+use crate::ingest::{BrokerUrl, IngestConfig, IngestStats, Message, device_message};
 use crate::topic::{
     DeviceRole, answer_topic, device_topic, is_valid_device_id, parse_answer_topic,
 };
@@ -90,7 +98,8 @@ pub struct BrokerStats {
     /// expiry a publisher asked for.
     pub dropped: AtomicU64,
     /// Accepted messages that matched no subscription, typically because the
-    /// ingest subscriber had not subscribed yet.
+    /// ingest subscriber had not subscribed yet. Device messages delivered in
+    /// process ([`Broker::deliver_to`]) need no subscription and are not counted.
     pub unrouted: AtomicU64,
 }
 
@@ -105,6 +114,7 @@ pub struct Broker {
     local_addr: SocketAddr,
     ingest_password: String,
     stats: Arc<BrokerStats>,
+    hooks: Arc<Hooks>,
     server: JoinHandle<()>,
 }
 
@@ -129,6 +139,7 @@ impl Broker {
             authenticate: Arc::new(authenticate),
             ingest_password: ingest_password.clone(),
             stats: stats.clone(),
+            sink: std::sync::OnceLock::new(),
         });
         let register = scx.extends.hook_mgr().register();
         for typ in [
@@ -177,6 +188,7 @@ impl Broker {
             local_addr,
             ingest_password,
             stats,
+            hooks,
             server,
         })
     }
@@ -189,6 +201,15 @@ impl Broker {
     /// Counters of refused and lost messages.
     pub fn stats(&self) -> &Arc<BrokerStats> {
         &self.stats
+    }
+
+    /// Hands every device message the broker accepts from now on to `sink`,
+    /// in process, counting it in `stats` as the ingest subscriber would.
+    /// Pair it with an ingest client that does not subscribe
+    /// ([`IngestConfig::subscribe`] off), which then only publishes answers.
+    /// Only the first call takes effect.
+    pub fn deliver_to(&self, sink: mpsc::Sender<Message>, stats: Arc<IngestStats>) {
+        let _ = self.hooks.sink.set((sink, stats));
     }
 
     /// How the server's ingest subscriber connects to this broker: loopback,
@@ -240,6 +261,8 @@ struct Hooks {
     authenticate: Arc<Authenticator>,
     ingest_password: String,
     stats: Arc<BrokerStats>,
+    /// Where device messages go in process, once [`Broker::deliver_to`] was called.
+    sink: std::sync::OnceLock<(mpsc::Sender<Message>, Arc<IngestStats>)>,
 }
 
 /// Who a connection turned out to be.
@@ -422,7 +445,27 @@ impl Hooks {
         }
     }
 
-    fn unrouted(&self) {
+    /// Hands an allowed device message to the application, waiting while its
+    /// channel is full. `false` when the application has stopped taking them.
+    async fn deliver(&self, topic: &str, payload: bytes::Bytes) -> bool {
+        let Some((sink, stats)) = self.sink.get() else {
+            return true;
+        };
+        let Some(message) = device_message(topic, payload, stats) else {
+            return true;
+        };
+        if sink.send(message).await.is_err() {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn unrouted(&self, publisher: Option<&str>) {
+        // In-process delivery took every device message already.
+        if self.sink.get().is_some() && publisher != Some(INGEST_USERNAME) {
+            return;
+        }
         let n = self.stats.unrouted.fetch_add(1, Ordering::Relaxed) + 1;
         if log_now(n) {
             tracing::warn!(
@@ -454,7 +497,15 @@ impl Handler for HookHandler {
                 (false, Some(HookResult::AuthResult(result)))
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                let result = hooks.check_publish(session, &publish.topic);
+                let mut result = hooks.check_publish(session, &publish.topic);
+                let from_device = session.id.username.as_deref() != Some(INGEST_USERNAME);
+                if result.is_allow()
+                    && from_device
+                    && !hooks.deliver(&publish.topic, publish.payload.clone()).await
+                {
+                    // Refused, not lost: the device sends it again once the server is back.
+                    result = PublishAclResult::rejected(true, Some("the server is stopping".into()));
+                }
                 (false, Some(HookResult::PublishAclResult(result)))
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
@@ -469,8 +520,8 @@ impl Handler for HookHandler {
                 hooks.dropped(reason, &publish.topic);
                 (true, acc)
             }
-            Parameter::MessageNonsubscribed(_) => {
-                hooks.unrouted();
+            Parameter::MessageNonsubscribed(from) => {
+                hooks.unrouted(from.id.username.as_deref());
                 (true, acc)
             }
             _ => (true, acc),

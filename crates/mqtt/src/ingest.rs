@@ -183,6 +183,10 @@ pub struct IngestConfig {
     /// `cityos:ingest`, is not a valid device id, so no device can take over
     /// the session on the embedded broker.
     pub client_id: String,
+    /// Whether to subscribe to device messages. Off when the embedded broker
+    /// hands them over in process ([`Broker::deliver_to`](crate::Broker::deliver_to)):
+    /// the client then only publishes answers.
+    pub subscribe: bool,
 }
 
 impl IngestConfig {
@@ -191,6 +195,7 @@ impl IngestConfig {
         IngestConfig {
             broker,
             client_id: "cityos:ingest".to_owned(),
+            subscribe: true,
         }
     }
 }
@@ -286,8 +291,9 @@ impl Ingest {
         &self.stats
     }
 
-    /// Waits until the broker has granted every subscription at least once,
-    /// so messages published from then on reach the application. Fails with
+    /// Waits until the broker has granted every subscription at least once
+    /// (or, without subscriptions, until connected), so messages published
+    /// from then on reach the application. Fails with
     /// [`MqttError::Stopped`] if the subscriber stopped first.
     pub async fn subscribed(&self) -> Result<(), MqttError> {
         let mut rx = self.subscribed.clone();
@@ -332,6 +338,10 @@ async fn run(
             Event::Incoming(Packet::ConnAck(ack)) => {
                 backoff = Duration::from_millis(100);
                 tracing::info!(%broker, session_present = ack.session_present, "MQTT ingest connected");
+                if !config.subscribe {
+                    subscribed.send_replace(true);
+                    continue;
+                }
                 // Subscribing again to an existing session is harmless, and
                 // a broker that lost the session needs it.
                 let filters = INGEST_FILTERS
@@ -352,27 +362,13 @@ async fn run(
                 }
             }
             Event::Incoming(Packet::Publish(publish)) => {
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                match parse_device_topic(&publish.topic) {
-                    Some(_) if publish.payload.is_empty() => {
-                        malformed(&stats, &publish.topic, "empty payload")
-                    }
-                    Some((role, device_id)) => {
-                        let message = Message {
-                            role,
-                            device_id: device_id.to_owned(),
-                            topic: publish.topic.clone(),
-                            payload: publish.payload.clone(),
-                        };
-                        if sink.send(message).await.is_err() {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(
-                                "MQTT ingest stopped: the application closed its channel"
-                            );
-                            return;
-                        }
-                    }
-                    None => malformed(&stats, &publish.topic, "topic outside the cityos scheme"),
+                if let Some(message) =
+                    device_message(&publish.topic, publish.payload.clone(), &stats)
+                    && sink.send(message).await.is_err()
+                {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("MQTT ingest stopped: the application closed its channel");
+                    return;
                 }
                 // Malformed messages are acknowledged too: sending them again
                 // would not make them valid.
@@ -384,6 +380,28 @@ async fn run(
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Counts a device message and checks its topic and payload: the message for
+/// the application, or `None` (counted and logged) when it is malformed.
+pub(crate) fn device_message(topic: &str, payload: Bytes, stats: &IngestStats) -> Option<Message> {
+    stats.received.fetch_add(1, Ordering::Relaxed);
+    match parse_device_topic(topic) {
+        Some(_) if payload.is_empty() => {
+            malformed(stats, topic, "empty payload");
+            None
+        }
+        Some((role, device_id)) => Some(Message {
+            role,
+            device_id: device_id.to_owned(),
+            topic: topic.to_owned(),
+            payload,
+        }),
+        None => {
+            malformed(stats, topic, "topic outside the cityos scheme");
+            None
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The topic scheme: the one place that says which topic carries what.
 //!
 //! Every device publishes to exactly one topic, built from its role and its
-//! id: `cityos/v1/vehicles/{device_id}/position` for a vehicle and
-//! `cityos/v1/validators/{device_id}/taps` for a card validator. The id is
+//! id: `cityos/v1/vehicles/{device_id}/position` for a vehicle,
+//! `cityos/v1/validators/{device_id}/taps` for a card validator and
+//! `cityos/v1/gateways/{device_id}/positions` for a gateway. The id is
 //! one topic level, so a device id can never reach into another device's
 //! topic, and the broker can check a publish by comparing two strings.
 
@@ -13,12 +14,33 @@ pub enum DeviceRole {
     Vehicle,
     /// A smart-card validator that publishes card taps.
     Validator,
+    /// An operator's AVL system that forwards the positions of its whole
+    /// fleet over one connection, each message naming its vehicles.
+    Gateway,
+}
+
+impl DeviceRole {
+    /// The role's name: `vehicle`, `validator` or `gateway`, as in the
+    /// device's API key name `{role}:{device_id}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceRole::Vehicle => "vehicle",
+            DeviceRole::Validator => "validator",
+            DeviceRole::Gateway => "gateway",
+        }
+    }
+
+    /// Parses [`DeviceRole::as_str`].
+    pub fn parse(name: &str) -> Option<DeviceRole> {
+        ROLES.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// The topic filters the server's ingest subscriber uses, one per role.
-pub const INGEST_FILTERS: [&str; 2] = [
+pub const INGEST_FILTERS: [&str; 3] = [
     "cityos/v1/vehicles/+/position",
     "cityos/v1/validators/+/taps",
+    "cityos/v1/gateways/+/positions",
 ];
 
 /// The longest device id, in bytes. It keeps topics and client ids short
@@ -31,10 +53,15 @@ const fn parts(role: DeviceRole) -> (&'static str, &'static str) {
     match role {
         DeviceRole::Vehicle => ("cityos/v1/vehicles/", "/position"),
         DeviceRole::Validator => ("cityos/v1/validators/", "/taps"),
+        DeviceRole::Gateway => ("cityos/v1/gateways/", "/positions"),
     }
 }
 
-const ROLES: [DeviceRole; 2] = [DeviceRole::Vehicle, DeviceRole::Validator];
+const ROLES: [DeviceRole; 3] = [
+    DeviceRole::Vehicle,
+    DeviceRole::Validator,
+    DeviceRole::Gateway,
+];
 
 /// Whether `id` can be a device id: 1 to [`MAX_DEVICE_ID_LEN`] ASCII
 /// letters, digits, `.`, `_` or `-`.

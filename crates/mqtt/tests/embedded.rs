@@ -43,6 +43,47 @@ async fn ingest(config: IngestConfig) -> (Ingest, mpsc::Receiver<Message>) {
     (ingest, rx)
 }
 
+/// How device messages reach the application.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    /// The ingest subscriber, over loopback, as from an external broker.
+    Subscriber,
+    /// Straight from the broker's publish check ([`Broker::deliver_to`]).
+    InProcess,
+}
+
+/// The application's side of `broker`, delivered as `delivery` says.
+async fn ingest_from(broker: &Broker, delivery: Delivery) -> (Ingest, mpsc::Receiver<Message>) {
+    match delivery {
+        Delivery::Subscriber => ingest(broker.ingest_config()).await,
+        Delivery::InProcess => {
+            let (tx, rx) = mpsc::channel(1024);
+            let config = IngestConfig {
+                subscribe: false,
+                ..broker.ingest_config()
+            };
+            let ingest = Ingest::start(config, tx.clone());
+            broker.deliver_to(tx, ingest.stats().clone());
+            (ingest, rx)
+        }
+    }
+}
+
+/// Whether the broker closed the connection rather than acknowledge the publish just sent.
+async fn closed_unacknowledged(eventloop: &mut rumqttc::EventLoop) -> bool {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return false,
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+    })
+    .await
+    .expect("an answer in time")
+}
+
 async fn device(broker: &Broker, id: &str, password: &str) -> Result<DeviceClient, MqttError> {
     let role = check(id, password).unwrap_or(DeviceRole::Vehicle);
     DeviceClient::connect("127.0.0.1", broker.local_addr().port(), role, id, password).await
@@ -80,8 +121,15 @@ async fn raw(
 
 #[tokio::test]
 async fn every_qos1_message_arrives_in_order() {
+    for delivery in [Delivery::Subscriber, Delivery::InProcess] {
+        every_qos1_message_arrives_in_order_by(delivery).await;
+    }
+}
+
+async fn every_qos1_message_arrives_in_order_by(delivery: Delivery) {
     let broker = broker(BrokerConfig::default().max_queue).await;
-    let (ingest, mut rx) = ingest(broker.ingest_config()).await;
+    // 10,000 messages through a channel of 1,024: the publisher must wait, never lose.
+    let (ingest, mut rx) = ingest_from(&broker, delivery).await;
     let bus = device(&broker, "bus-1", "pw-bus-1").await.unwrap();
     let gate = device(&broker, "gate-1", "pw-gate-1").await.unwrap();
     const N: usize = 10_000;
@@ -106,7 +154,7 @@ async fn every_qos1_message_arrives_in_order() {
         assert_eq!(
             &m.payload[..],
             format!("position {i}").as_bytes(),
-            "message {i} out of order or lost"
+            "message {i} out of order or lost ({delivery:?})"
         );
     }
     let tap = recv(&mut rx).await;
@@ -165,8 +213,14 @@ async fn bad_credentials_are_refused() {
 
 #[tokio::test]
 async fn a_device_cannot_publish_another_devices_topic() {
+    for delivery in [Delivery::Subscriber, Delivery::InProcess] {
+        a_device_cannot_publish_another_devices_topic_by(delivery).await;
+    }
+}
+
+async fn a_device_cannot_publish_another_devices_topic_by(delivery: Delivery) {
     let broker = broker(1000).await;
-    let (_ingest, mut rx) = ingest(broker.ingest_config()).await;
+    let (_ingest, mut rx) = ingest_from(&broker, delivery).await;
 
     // bus-1 tries bus-2's position and a validator's taps; each attempt
     // closes its connection.
@@ -182,18 +236,10 @@ async fn a_device_cannot_publish_another_devices_topic() {
             .publish(topic.clone(), QoS::AtLeastOnce, false, "forged")
             .await
             .unwrap();
-        let closed = tokio::time::timeout(WAIT, async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => return false,
-                    Ok(_) => {}
-                    Err(_) => return true,
-                }
-            }
-        })
-        .await
-        .expect("an answer in time");
-        assert!(closed, "publishing to {topic} was acknowledged");
+        assert!(
+            closed_unacknowledged(&mut eventloop).await,
+            "publishing to {topic} was acknowledged"
+        );
     }
     assert_eq!(broker.stats().publishes_refused.load(Ordering::Relaxed), 3);
 
@@ -291,14 +337,40 @@ async fn a_full_queue_is_counted_not_silent() {
 
 #[tokio::test]
 async fn an_empty_payload_is_counted_as_malformed() {
+    for delivery in [Delivery::Subscriber, Delivery::InProcess] {
+        let broker = broker(1000).await;
+        let (ingest, mut rx) = ingest_from(&broker, delivery).await;
+        let bus = device(&broker, "bus-1", "pw-bus-1").await.unwrap();
+        bus.publish("").await.unwrap();
+        bus.publish("after").await.unwrap();
+        assert_eq!(&recv(&mut rx).await.payload[..], b"after");
+        assert_eq!(ingest.stats().malformed.load(Ordering::Relaxed), 1);
+        assert_eq!(ingest.stats().received.load(Ordering::Relaxed), 2);
+        assert_eq!(broker.stats().unrouted.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// In process, a device's QoS 1 publish is acknowledged only once the
+/// application has taken it; a stopped application refuses it instead of
+/// losing it.
+#[tokio::test]
+async fn in_process_delivery_refuses_what_a_stopped_application_cannot_take() {
     let broker = broker(1000).await;
-    let (ingest, mut rx) = ingest(broker.ingest_config()).await;
-    let bus = device(&broker, "bus-1", "pw-bus-1").await.unwrap();
-    bus.publish("").await.unwrap();
-    bus.publish("after").await.unwrap();
-    assert_eq!(&recv(&mut rx).await.payload[..], b"after");
-    assert_eq!(ingest.stats().malformed.load(Ordering::Relaxed), 1);
-    assert_eq!(ingest.stats().received.load(Ordering::Relaxed), 2);
+    let (ingest, rx) = ingest_from(&broker, Delivery::InProcess).await;
+    drop(rx);
+    let (client, mut eventloop) = raw(&broker, "bus-1", Some(("bus-1", "pw-bus-1")), None)
+        .await
+        .unwrap();
+    let topic = device_topic(DeviceRole::Vehicle, "bus-1").unwrap();
+    client
+        .publish(topic, QoS::AtLeastOnce, false, "position")
+        .await
+        .unwrap();
+    assert!(
+        closed_unacknowledged(&mut eventloop).await,
+        "a publish nobody took was acknowledged"
+    );
+    assert_eq!(ingest.stats().dropped.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test]

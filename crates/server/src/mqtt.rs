@@ -1,9 +1,10 @@
-//! MQTT glue: devices publish to the broker, the ingest subscriber hands
-//! their messages here, and validators get their answers back on their own
-//! answer topic.
+//! MQTT glue: devices publish to the broker, which hands their messages
+//! here (in process from the embedded broker; through the ingest subscriber
+//! from an external one), and validators get their answers back on their
+//! own answer topic.
 //!
 //! Devices log in with their id as username and an API key as password; the
-//! key's name says what the device is (`validator:{id}` or `vehicle:{id}`)
+//! key's name says what the device is (`validator:{id}`, `vehicle:{id}` or `gateway:{id}`)
 //! and its role must be `transit_operator` (or `admin`). A validator's
 //! payload is the same JSON as `POST /api/v1/taps` (one tap or an array),
 //! without `validator_id`, which is the device's. Each answer is published
@@ -59,15 +60,13 @@ async fn device_role(state: &AppState, username: &str, password: &str) -> Option
     if !matches!(role, Role::TransitOperator | Role::Admin) {
         return None;
     }
-    match name.split_once(':') {
-        Some(("validator", id)) if id == username => Some(DeviceRole::Validator),
-        Some(("vehicle", id)) if id == username => Some(DeviceRole::Vehicle),
-        _ => None,
-    }
+    let (role, id) = name.split_once(':')?;
+    (id == username).then(|| DeviceRole::parse(role)).flatten()
 }
 
 /// Starts the broker (when embedded) and the ingest, and handles messages until stopped.
 pub async fn start(state: &AppState, source: MqttSource) -> Result<MqttRunning, MqttError> {
+    let (tx, rx) = mpsc::channel(4096);
     let (broker, config) = match source {
         MqttSource::Embedded(listen) => {
             let handle = tokio::runtime::Handle::current();
@@ -83,14 +82,20 @@ pub async fn start(state: &AppState, source: MqttSource) -> Result<MqttRunning, 
                 authenticate,
             )
             .await?;
-            let config = broker.ingest_config();
+            // Device messages come in process; the client only publishes answers.
+            let config = IngestConfig {
+                subscribe: false,
+                ..broker.ingest_config()
+            };
             (Some(broker), config)
         }
         MqttSource::External(url) => (None, IngestConfig::new(BrokerUrl::parse(&url)?)),
     };
-    let (tx, rx) = mpsc::channel(4096);
-    let ingest = Arc::new(Ingest::start(config, tx));
-    // Device messages sent before the subscription would be unrouted: wait for it.
+    let ingest = Arc::new(Ingest::start(config, tx.clone()));
+    if let Some(b) = &broker {
+        b.deliver_to(tx, ingest.stats().clone());
+    }
+    // From an external broker, device messages sent before the subscription would be unrouted: wait for it.
     tokio::time::timeout(Duration::from_secs(30), ingest.subscribed())
         .await
         .map_err(|_| MqttError::Stopped)??;
@@ -150,15 +155,16 @@ async fn dispatch(state: AppState, ingest: Arc<Ingest>, mut rx: mpsc::Receiver<M
                 }
             }
             // Positions reach the real-time engine once a network is served; until then they are counted.
-            DeviceRole::Vehicle => {
+            // A vehicle's positions are its own whatever the payload says; a gateway's name their vehicles.
+            DeviceRole::Vehicle | DeviceRole::Gateway => {
                 state.metrics.mqtt_positions.inc();
+                let vehicle =
+                    (message.role == DeviceRole::Vehicle).then_some(message.device_id.as_str());
                 if let Some(served) = state.network.get()
-                    && let Err(e) = state.live.ingest(
-                        &served,
-                        &message.payload,
-                        &state.metrics,
-                        Some(&message.device_id),
-                    )
+                    && let Err(e) =
+                        state
+                            .live
+                            .ingest(&served, &message.payload, &state.metrics, vehicle)
                 {
                     state.metrics.mqtt_malformed.inc();
                     tracing::debug!(device = %message.device_id, "position refused: {e}");
