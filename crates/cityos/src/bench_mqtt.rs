@@ -1,8 +1,10 @@
 //! `cityos bench mqtt`: vehicle positions end to end through MQTT (the
 //! embedded broker, decode, validate, match, the live snapshot with its
-//! predictions), from a separate load process where every vehicle is its
-//! own connection with its own key, side by side with Debian's Mosquitto
-//! alone relaying 200-byte messages at QoS 0 on the same machine.
+//! predictions), from a separate load process in two shapes (every vehicle
+//! its own connection with its own key; one gateway connection for the
+//! whole fleet), each side by side with Debian's Mosquitto relaying the same
+//! load, and Mosquitto alone relaying 200-byte messages at QoS 0 from one
+//! publisher on the same machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

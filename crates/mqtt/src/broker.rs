@@ -504,7 +504,8 @@ impl Handler for HookHandler {
                     && !hooks.deliver(&publish.topic, publish.payload.clone()).await
                 {
                     // Refused, not lost: the device sends it again once the server is back.
-                    result = PublishAclResult::rejected(true, Some("the server is stopping".into()));
+                    result =
+                        PublishAclResult::rejected(true, Some("the server is stopping".into()));
                 }
                 (false, Some(HookResult::PublishAclResult(result)))
             }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use cityos_accounts::Role;
 use cityos_card::{Answer, Request};
-use cityos_server::mqtt::{MqttSource, start};
 use cityos_server::{AppState, UiConfig};
 use cityos_store::{Store, testing};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+mod common;
 
 async fn connect(port: u16, device: &str, password: &str) -> (AsyncClient, rumqttc::EventLoop) {
     let mut options = MqttOptions::new(device, "127.0.0.1", port);
@@ -68,20 +69,9 @@ async fn validators_tap_over_mqtt_and_get_durable_answers() {
     )
     .await
     .unwrap();
-    let (_, key) = state
-        .accounts
-        .create_api_key("validator:bus-7", Role::TransitOperator, None)
-        .await
-        .unwrap();
-    let (_, citizen_key) = state
-        .accounts
-        .create_api_key("validator:bus-8", Role::Citizen, None)
-        .await
-        .unwrap();
-    let mqtt = start(&state, MqttSource::Embedded("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
-    let port = mqtt.broker_addr().unwrap().port();
+    let key = common::api_key(&state, "validator:bus-7", Role::TransitOperator).await;
+    let citizen_key = common::api_key(&state, "validator:bus-8", Role::Citizen).await;
+    let (_mqtt, port) = common::embedded_mqtt(&state).await;
 
     let (client, mut events) = connect(port, "bus-7", &key).await;
     client

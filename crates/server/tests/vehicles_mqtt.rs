@@ -122,17 +122,10 @@ async fn vehicles_report_through_the_embedded_broker() {
     let mut keys = std::collections::HashMap::new();
     for positions in &three {
         let id = positions[0].vehicle_id.clone();
-        let (_, key) = state
-            .accounts
-            .create_api_key(&format!("vehicle:{id}"), Role::TransitOperator, None)
-            .await
-            .unwrap();
+        let key = common::api_key(&state, &format!("vehicle:{id}"), Role::TransitOperator).await;
         keys.insert(id, key);
     }
-    let mqtt = start(&state, MqttSource::Embedded("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
-    let port = mqtt.broker_addr().unwrap().port();
+    let (_mqtt, port) = common::embedded_mqtt(&state).await;
     // A wrong key is refused at connection.
     let refused = DeviceClient::connect(
         "127.0.0.1",
@@ -175,4 +168,60 @@ async fn vehicles_report_through_mosquitto() {
         &three,
     )
     .await;
+}
+
+/// An operator's AVL system reports its whole fleet over one gateway
+/// connection: each message names its vehicles. A vehicle's key cannot
+/// publish as the gateway.
+#[tokio::test]
+async fn a_gateway_reports_a_whole_fleet_over_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, three) = city(dir.path()).await;
+    let gateway_key = common::api_key(&state, "gateway:avl-1", Role::TransitOperator).await;
+    let (_mqtt, port) = common::embedded_mqtt(&state).await;
+    // The gateway's key is not a vehicle's: it cannot log in as a bus.
+    assert!(
+        DeviceClient::connect(
+            "127.0.0.1",
+            port,
+            DeviceRole::Vehicle,
+            &three[0][0].vehicle_id,
+            &gateway_key
+        )
+        .await
+        .is_err()
+    );
+    let gateway = DeviceClient::connect(
+        "127.0.0.1",
+        port,
+        DeviceRole::Gateway,
+        "avl-1",
+        &gateway_key,
+    )
+    .await
+    .unwrap();
+    // One message per round of reports, every vehicle in it, as AVL systems batch.
+    let rounds = three.iter().map(Vec::len).min().unwrap();
+    for r in 0..rounds {
+        let batch: Vec<PositionRecord> = three.iter().map(|v| v[r].clone()).collect();
+        let at = batch.iter().filter_map(|p| p.timestamp).max().unwrap();
+        gateway
+            .publish(cityos_realtime::decode::positions_to_feed(&batch, at).encode_to_vec())
+            .await
+            .unwrap();
+    }
+    gateway.close().await.unwrap();
+    let expected = (rounds * three.len()) as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while state.metrics.positions_accepted.get() < expected
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state.metrics.positions_accepted.get(), expected);
+    assert_eq!(state.metrics.mqtt_positions.get(), rounds as u64);
+    cityos_server::realtime::refresh(&state).await;
+    let mut ids: Vec<String> = three.iter().map(|p| p[0].vehicle_id.clone()).collect();
+    ids.sort();
+    assert_eq!(common::vehicle_ids(&state), ids);
 }

@@ -46,3 +46,25 @@ pub fn vehicle_ids(state: &AppState) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// A new API key named `name` with `role`.
+pub async fn api_key(state: &AppState, name: &str, role: cityos_accounts::Role) -> String {
+    state
+        .accounts
+        .create_api_key(name, role, None)
+        .await
+        .unwrap()
+        .1
+}
+
+/// The embedded broker on a free loopback port, started for `state`, and that port.
+pub async fn embedded_mqtt(state: &AppState) -> (cityos_server::mqtt::MqttRunning, u16) {
+    let mqtt = cityos_server::mqtt::start(
+        state,
+        cityos_server::mqtt::MqttSource::Embedded("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let port = mqtt.broker_addr().unwrap().port();
+    (mqtt, port)
+}
