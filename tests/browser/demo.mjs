@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -17,6 +19,34 @@ export const OUT = path.join(HERE, 'out');
 export const HEALTH_TIMEOUT_MS = 120_000;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Debian's Chromium, headless, with the flags a closed network needs; never downloaded. */
+export async function launchChromium() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); this test never downloads a browser`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+  });
+}
+
+/** Collects `page`'s console errors and uncaught exceptions into `errors`. */
+export function watchConsole(page, errors) {
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+}
+
+/**
+ * `it`, but failing straight away with the suite's setup error when there was one
+ * (`setupError()` returns it), so a failed setup is reported by every test with its
+ * own message instead of a bare hook error.
+ */
+export const stepWith = (setupError) => (name, fn) => it(name, async () => {
+  const error = setupError();
+  if (error) throw error;
+  await fn();
+});
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -6,12 +6,10 @@
 //   cd tests/browser && npm ci && node --test
 //
 // CITYOS_BIN overrides the server binary (default: <repo>/target/debug/cityos).
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, HEALTH_TIMEOUT_MS, OUT, sleep, startDemo } from './demo.mjs';
+import { HEALTH_TIMEOUT_MS, OUT, launchChromium, sleep, startDemo, stepWith, watchConsole as watchConsoleInto } from './demo.mjs';
 
 
 let server = null;
@@ -35,10 +33,7 @@ function serverLog() {
 
 const getJson = (p) => server.getJson(p);
 
-function watchConsole(p) {
-  p.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(`console: ${msg.text()}`); });
-  p.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
-}
+const watchConsole = (p) => watchConsoleInto(p, consoleErrors);
 
 // Waits until the simulated fleet has reported, then finds a stop that a vehicle is
 // heading to and whose board has a real-time prediction.
@@ -62,12 +57,8 @@ describe('cityos live city', { timeout: 240_000 }, () => {
 
   before(async () => {
     try {
-      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium`);
       await startServer();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-      });
+      browser = await launchChromium();
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
       page = await context.newPage();
       watchConsole(page);
@@ -76,10 +67,7 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     }
   }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
 
-  const step = (name, fn) => it(name, async () => {
-    if (setupError) throw setupError;
-    await fn();
-  });
+  const step = stepWith(() => setupError);
 
   after(async () => {
     try {

@@ -5,12 +5,11 @@
 //
 // CITYOS_BIN overrides the server binary (default: <repo>/target/debug/cityos).
 // The browser is never downloaded: Debian's /usr/bin/chromium is required.
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, HEALTH_TIMEOUT_MS, OUT, sleep, startDemo } from './demo.mjs';
+import { HEALTH_TIMEOUT_MS, OUT, launchChromium, sleep, startDemo, stepWith, watchConsole as watchConsoleInto } from './demo.mjs';
 
 
 // The palette the page promises for routes without their own colour.
@@ -41,10 +40,7 @@ function serverLog() {
 
 const getJson = (p) => server.getJson(p);
 
-function watchConsole(p) {
-  p.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(`console: ${msg.text()}`); });
-  p.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
-}
+const watchConsole = (p) => watchConsoleInto(p, consoleErrors);
 
 async function openMap(p, query = '') {
   await p.goto(`${server.base}/${query}`);
@@ -81,16 +77,10 @@ describe('cityos web map', { timeout: 300_000 }, () => {
 
   before(async () => {
     try {
-      if (!fs.existsSync(CHROMIUM)) {
-        throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); this test never downloads a browser`);
-      }
       await startServer();
       network = await getJson('/api/v1/network');
       routesGeo = await getJson('/api/v1/routes.geojson');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-      });
+      browser = await launchChromium();
       context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'Asia/Seoul' });
       page = await context.newPage();
       watchConsole(page);
@@ -99,11 +89,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     }
   }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
 
-  // `it`, but failing straight away with the setup's error when there was one.
-  const step = (name, fn) => it(name, async () => {
-    if (setupError) throw setupError;
-    await fn();
-  });
+  const step = stepWith(() => setupError);
 
   after(async () => {
     try {
@@ -546,10 +532,7 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
   before(async () => {
     try {
       await startServer();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-      });
+      browser = await launchChromium();
       const ko = await browser.newContext({ viewport: { width: 1100, height: 1400 }, locale: 'ko-KR', timezoneId: 'Asia/Seoul' });
       citizenPage = await ko.newPage();
       watchConsole(citizenPage);
@@ -561,10 +544,7 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     }
   }, { timeout: HEALTH_TIMEOUT_MS + 60_000 });
 
-  const step = (name, fn) => it(name, async () => {
-    if (civicSetupError) throw civicSetupError;
-    await fn();
-  });
+  const step = stepWith(() => civicSetupError);
 
   after(async () => {
     try {
