@@ -255,12 +255,28 @@ struct Job {
     reply: oneshot::Sender<Result<Answer, DeskError>>,
 }
 
+/// What the desk has made durable and what failed, as plain counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeskStats {
+    /// Journal batches committed.
+    pub batches: AtomicU64,
+    /// Operations committed (repeats of earlier ones are not).
+    pub operations: AtomicU64,
+    /// Taps accepted and charged, once durable.
+    pub taps_accepted: AtomicU64,
+    /// Taps refused (unknown or blocked card, insufficient balance, …), once durable.
+    pub taps_refused: AtomicU64,
+    /// Commits that failed; nothing in them was acknowledged.
+    pub commit_failures: AtomicU64,
+}
+
 /// The card desk: submit requests, read cards, audit.
 #[derive(Clone)]
 pub struct CardDesk {
     jobs: mpsc::Sender<Job>,
     book: Arc<RwLock<CardBook>>,
     store: Store,
+    stats: Arc<DeskStats>,
 }
 
 /// Requests queued by [`CardDesk::queue_many`], awaiting their answers.
@@ -325,15 +341,24 @@ impl CardDesk {
         let replayed = replay(&store, &history).await?;
         let book = Arc::new(RwLock::new(replayed.book));
         let (jobs, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(DeskStats::default());
         tokio::spawn(writer(
             rx,
             book.clone(),
-            store.clone(),
-            replayed.last_batch,
+            Committer {
+                store: store.clone(),
+                last_batch: replayed.last_batch,
+                stats: stats.clone(),
+            },
             network,
             history,
         ));
-        Ok(CardDesk { jobs, book, store })
+        Ok(CardDesk {
+            jobs,
+            book,
+            store,
+            stats,
+        })
     }
 
     /// Submits a request; the answer comes once it is durable.
@@ -378,6 +403,11 @@ impl CardDesk {
             })
             .collect();
         Queued { pending }
+    }
+
+    /// Counters of what was committed and what failed.
+    pub fn stats(&self) -> &Arc<DeskStats> {
+        &self.stats
     }
 
     /// A card's current view.
@@ -561,6 +591,8 @@ struct Executed {
     /// The journal row's body (a JSON array) and how many operations it holds.
     body: Vec<u8>,
     ops: i64,
+    /// Of those, taps accepted and taps refused.
+    taps: (u64, u64),
     replies: Vec<(oneshot::Sender<Result<Answer, DeskError>>, Answer)>,
     /// The failure count when it was executed: a batch built on a book that
     /// included a failed batch must not be committed.
@@ -572,21 +604,13 @@ struct Executed {
 async fn writer(
     mut rx: mpsc::Receiver<Job>,
     book: Arc<RwLock<CardBook>>,
-    store: Store,
-    last_batch: i64,
+    committer: Committer,
     network: NetworkSource,
     history: Arc<RulesHistory>,
 ) {
     let epoch = Arc::new(AtomicU64::new(0));
     let (to_commit, pending) = mpsc::channel::<Executed>(2);
-    tokio::spawn(committer(
-        pending,
-        store,
-        last_batch,
-        book.clone(),
-        epoch.clone(),
-        history.clone(),
-    ));
+    tokio::spawn(committer.run(pending, book.clone(), epoch.clone(), history.clone()));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let executed = execute_batch(&book, &mut jobs, &network, &epoch, history.current);
@@ -608,6 +632,7 @@ fn execute_batch(
     let mut body = Vec::with_capacity(jobs.len() * 512);
     body.push(b'[');
     let mut ops = 0;
+    let mut taps = (0, 0);
     let mut replies = Vec::with_capacity(jobs.len());
     let mut book = book.write().unwrap_or_else(|e| e.into_inner());
     // Read under the lock: the committer swaps the book and bumps the epoch under it too.
@@ -638,6 +663,11 @@ fn execute_batch(
             }
             serde_json::to_writer(&mut body, &entry).expect("a log entry always serializes");
             ops += 1;
+            match (&op.request, answer) {
+                (Request::Tap { .. }, Answer::Refused { .. }) => taps.1 += 1,
+                (Request::Tap { .. }, _) => taps.0 += 1,
+                _ => {}
+            }
         }
         replies.push((job.reply, executed.answer));
     }
@@ -645,56 +675,83 @@ fn execute_batch(
     Executed {
         body,
         ops,
+        taps,
         replies,
         epoch: built_on,
     }
 }
 
-/// Commits batches in order and only then answers. After a failure it
-/// rebuilds the book from what is durable and refuses every batch that was
-/// built on the book that had run ahead.
-async fn committer(
-    mut pending: mpsc::Receiver<Executed>,
+/// The committing half of the desk: where the journal goes and where it ends.
+struct Committer {
     store: Store,
-    mut last_batch: i64,
-    book: Arc<RwLock<CardBook>>,
-    epoch: Arc<AtomicU64>,
-    history: Arc<RulesHistory>,
-) {
-    while let Some(executed) = pending.recv().await {
-        let result = if executed.epoch != epoch.load(Ordering::SeqCst) {
-            Err(cityos_store::StoreError::Task(
-                "built on a book that was rolled back".to_owned(),
-            ))
-        } else if executed.ops == 0 {
-            // Only repeats: nothing new to make durable.
-            Ok(())
-        } else {
-            let batch = CardLogBatch {
-                batch: last_batch + 1,
-                ops: executed.ops,
-                body: String::from_utf8(executed.body).expect("serde_json writes UTF-8"),
+    last_batch: i64,
+    stats: Arc<DeskStats>,
+}
+
+impl Committer {
+    /// Commits batches in order and only then answers. After a failure it
+    /// rebuilds the book from what is durable and refuses every batch that
+    /// was built on the book that had run ahead.
+    async fn run(
+        mut self,
+        mut pending: mpsc::Receiver<Executed>,
+        book: Arc<RwLock<CardBook>>,
+        epoch: Arc<AtomicU64>,
+        history: Arc<RulesHistory>,
+    ) {
+        while let Some(mut executed) = pending.recv().await {
+            let built_on_current = executed.epoch == epoch.load(Ordering::SeqCst);
+            let result = if !built_on_current {
+                Err(cityos_store::StoreError::Task(
+                    "built on a book that was rolled back".to_owned(),
+                ))
+            } else if executed.ops == 0 {
+                // Only repeats: nothing new to make durable.
+                Ok(())
+            } else {
+                let body = std::mem::take(&mut executed.body);
+                self.commit(body, executed.ops, executed.taps).await
             };
-            let written = store.append_card_log(batch).await;
-            if written.is_ok() {
-                last_batch += 1;
+            if result.is_err() && built_on_current {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = &result {
+                    tracing::error!(
+                        "card batch not committed, nothing in it was acknowledged: {e}"
+                    );
+                }
+                // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
+                self.last_batch = rebuild(&self.store, &book, &epoch, &history).await;
             }
-            written
+            for (reply, answer) in executed.replies {
+                let _ = reply.send(match &result {
+                    Ok(()) => Ok(answer),
+                    Err(_) => Err(DeskError::Unavailable),
+                });
+            }
+        }
+    }
+
+    /// Writes `body` (`ops` operations, `taps` accepted and refused) as the
+    /// journal's next batch and counts it.
+    async fn commit(
+        &mut self,
+        body: Vec<u8>,
+        ops: i64,
+        taps: (u64, u64),
+    ) -> Result<(), cityos_store::StoreError> {
+        let batch = CardLogBatch {
+            batch: self.last_batch + 1,
+            ops,
+            body: String::from_utf8(body).expect("serde_json writes UTF-8"),
         };
-        let failed = result.is_err() && executed.epoch == epoch.load(Ordering::SeqCst);
-        if failed {
-            if let Err(e) = &result {
-                tracing::error!("card batch not committed, nothing in it was acknowledged: {e}");
-            }
-            // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
-            last_batch = rebuild(&store, &book, &epoch, &history).await;
-        }
-        for (reply, answer) in executed.replies {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(answer),
-                Err(_) => Err(DeskError::Unavailable),
-            });
-        }
+        self.store.append_card_log(batch).await?;
+        self.last_batch += 1;
+        let stats = &self.stats;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.operations.fetch_add(ops as u64, Ordering::Relaxed);
+        stats.taps_accepted.fetch_add(taps.0, Ordering::Relaxed);
+        stats.taps_refused.fetch_add(taps.1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -14,5 +14,5 @@ pub mod ridership;
 pub use book::{
     Answer, CardBook, CardId, CardStatus, CardView, NetworkView, Operation, RefusalReason, Request,
 };
-pub use desk::{AuditReport, CardDesk, DeskError, NetworkSource, Queued};
+pub use desk::{AuditReport, CardDesk, DeskError, DeskStats, NetworkSource, Queued};
 pub use network::{NoNetwork, TransitView};

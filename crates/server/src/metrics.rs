@@ -36,6 +36,81 @@ pub struct RouteLabels {
     path: String,
 }
 
+/// Label of a tap's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    result: &'static str,
+}
+
+/// Label of a department or district office.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DepartmentLabels {
+    department: String,
+}
+
+/// Metrics copied from the domain services at each scrape.
+struct DomainMetrics {
+    card_batches: Counter,
+    card_operations: Counter,
+    card_taps: Family<OutcomeLabels, Counter>,
+    card_commit_failures: Counter,
+    complaints_open: Family<DepartmentLabels, Gauge>,
+    complaints_overdue: Family<DepartmentLabels, Gauge>,
+}
+
+impl DomainMetrics {
+    fn register(registry: &mut Registry) -> DomainMetrics {
+        let m = DomainMetrics {
+            card_batches: Counter::default(),
+            card_operations: Counter::default(),
+            card_taps: Family::default(),
+            card_commit_failures: Counter::default(),
+            complaints_open: Family::default(),
+            complaints_overdue: Family::default(),
+        };
+        registry.register(
+            "card_journal_batches",
+            "Group commits written to the card journal",
+            m.card_batches.clone(),
+        );
+        registry.register(
+            "card_operations",
+            "Card operations made durable (repeats excluded)",
+            m.card_operations.clone(),
+        );
+        registry.register(
+            "card_taps",
+            "Taps made durable, by result (accepted or refused)",
+            m.card_taps.clone(),
+        );
+        registry.register(
+            "card_commit_failures",
+            "Card commits that failed; nothing in them was acknowledged (alarm if above 0)",
+            m.card_commit_failures.clone(),
+        );
+        registry.register(
+            "complaints_open",
+            "Complaints filed in the last 90 days and still open, by department",
+            m.complaints_open.clone(),
+        );
+        registry.register(
+            "complaints_overdue",
+            "Open complaints past their deadline, by department",
+            m.complaints_overdue.clone(),
+        );
+        m
+    }
+}
+
+/// How far back the complaint gauges look: the Open311 listing's default window.
+const COMPLAINT_WINDOW_S: i64 = 90 * 86_400;
+
+/// Sets a counter to a total kept elsewhere (the domain's own atomic).
+fn mirror(counter: &Counter, total: &std::sync::atomic::AtomicU64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    counter.inner().store(total.load(Relaxed), Relaxed);
+}
+
 /// All metrics of one server.
 pub struct Metrics {
     registry: Registry,
@@ -64,6 +139,7 @@ pub struct Metrics {
     pub mqtt_refused: Gauge,
     /// MQTT messages the ingest received.
     pub mqtt_received: Gauge,
+    domain: DomainMetrics,
 }
 
 fn duration_histogram() -> Histogram {
@@ -122,6 +198,7 @@ impl Metrics {
             "Failed polls of GTFS-realtime feeds of other systems",
             feed_poll_failures.clone(),
         );
+        let domain = DomainMetrics::register(&mut registry);
         let mqtt_taps = Counter::default();
         let mqtt_positions = Counter::default();
         let mqtt_malformed = Counter::default();
@@ -159,6 +236,7 @@ impl Metrics {
             mqtt_received.clone(),
         );
         Arc::new(Metrics {
+            domain,
             positions_accepted,
             positions_refused,
             feed_poll_failures,
@@ -184,6 +262,45 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// Copies the card desk's and the complaint desk's figures in, for a scrape.
+    pub async fn observe_domains(&self, state: &AppState) {
+        let d = &self.domain;
+        if let Some(desk) = &state.cards {
+            let stats = desk.stats();
+            mirror(&d.card_batches, &stats.batches);
+            mirror(&d.card_operations, &stats.operations);
+            mirror(&d.card_commit_failures, &stats.commit_failures);
+            for (result, total) in [
+                ("accepted", &stats.taps_accepted),
+                ("refused", &stats.taps_refused),
+            ] {
+                mirror(&d.card_taps.get_or_create(&OutcomeLabels { result }), total);
+            }
+        }
+        if let Some(civic) = &state.civic {
+            let now = jiff::Timestamp::now().as_second();
+            match civic
+                .store()
+                .handling_counts(false, now - COMPLAINT_WINDOW_S, now)
+                .await
+            {
+                Ok(counts) => {
+                    d.complaints_open.clear();
+                    d.complaints_overdue.clear();
+                    for c in counts {
+                        let labels = DepartmentLabels { department: c.key };
+                        d.complaints_open
+                            .get_or_create(&labels)
+                            .set(c.total - c.in_time - c.late);
+                        d.complaints_overdue.get_or_create(&labels).set(c.overdue);
+                    }
+                }
+                // The scrape still answers; the gauges keep their last values.
+                Err(e) => tracing::warn!("complaint counts for /metrics: {e}"),
+            }
+        }
     }
 
     /// The exposition text.

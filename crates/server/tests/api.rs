@@ -1027,6 +1027,14 @@ async fn card_day(h: Harness) {
         String::from_utf8_lossy(&audit.body)
     );
     assert_eq!(audit.json()["database_sum"], 0);
+    // Operators see the durable taps in /metrics.
+    let metrics = String::from_utf8(h.get("/metrics").await.body).unwrap();
+    for line in [
+        "cityos_card_taps_total{result=\"accepted\"} 2",
+        "cityos_card_commit_failures_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 on_both_engines!(card_day, card_day_on_sqlite, card_day_on_postgres);
@@ -1288,6 +1296,15 @@ async fn complaint_desk(h: Harness) {
         String::from_utf8_lossy(&filed.body)
     );
     let id = filed.json()["complaint"]["id"].as_i64().unwrap();
+    // Operators see the open complaint in /metrics, under its department.
+    let department = filed.json()["complaint"]["department"].clone();
+    let metrics = String::from_utf8(h.get("/metrics").await.body).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "cityos_complaints_open{{department={department}}} 1"
+        )),
+        "{metrics}"
+    );
 
     let (ct, body) = multipart(&png(800, 600), "image/png");
     let upload = |ct: String, body: Vec<u8>, token: String| {

@@ -46,6 +46,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.observe_domains(&state).await;
     (
         [(
             "content-type",
