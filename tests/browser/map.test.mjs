@@ -655,6 +655,10 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     assert.ok(drawn.hexes > 0, JSON.stringify(drawn));
     const ranking = await p.locator('#ranking tr').count();
     assert.ok(ranking > 0);
+    // The demo's staff resolve some: the hours-to-resolve chart has bars.
+    await p.reload();
+    await p.waitForFunction(() => Number(document.querySelector('#resolve-chart').dataset.bars) > 0, null, { timeout: 30_000 });
+    await p.locator('#resolve-chart').screenshot({ path: path.join(OUT, 'staff-resolve.png') });
   });
 
   step('logged no console errors', () => {

@@ -23,6 +23,7 @@
       'status.received': '접수', 'status.acknowledged': '확인', 'status.in_progress': '처리 중', 'status.resolved': '해결', 'status.closed': '종결',
       'field.reporter': '신고인', 'field.anonymous': '익명', 'field.description': '내용', 'field.deadline': '기한', 'field.assignee': '담당',
       'note.internal': '내부 메모', 'chart.filed': '접수', 'chart.backlog': '미처리',
+      'resolve.title': '처리 소요 시간 (평균, 30일)', 'resolve.service': '종류별', 'resolve.district': '구역별', 'resolve.hours': '시간', 'resolve.minutes': '분', 'resolve.under_minute': '1분 미만', 'resolve.none': '아직 해결된 민원이 없습니다.',
       'assign.department': '담당 부서', 'assign.assignee': '담당 팀·직원', 'assign.submit': '배정',
       'moderation.title': '검토 대기 (부적절한 표현)', 'moderation.approve': '공개', 'moderation.reject': '거부',
     },
@@ -44,6 +45,7 @@
       'status.received': 'received', 'status.acknowledged': 'acknowledged', 'status.in_progress': 'in progress', 'status.resolved': 'resolved', 'status.closed': 'closed',
       'field.reporter': 'Reporter', 'field.anonymous': 'anonymous', 'field.description': 'Description', 'field.deadline': 'Deadline', 'field.assignee': 'Assignee',
       'note.internal': 'internal note', 'chart.filed': 'filed', 'chart.backlog': 'still open',
+      'resolve.title': 'Hours to resolve (mean, 30 days)', 'resolve.service': 'By kind', 'resolve.district': 'By district', 'resolve.hours': 'h', 'resolve.minutes': 'min', 'resolve.under_minute': '< 1 min', 'resolve.none': 'Nothing resolved yet.',
       'assign.department': 'Department', 'assign.assignee': 'Team or person', 'assign.submit': 'Assign',
       'moderation.title': 'Held for moderation', 'moderation.approve': 'Publish', 'moderation.reject': 'Reject',
     },
@@ -348,7 +350,12 @@
     }));
   }
   async function loadFigures() {
-    const [ranking, charts] = await Promise.all([api('GET', '/api/v1/complaints/ranking?days=30'), api('GET', '/api/v1/complaints/charts?days=14')]);
+    const [ranking, charts, resolve] = await Promise.all([
+      api('GET', '/api/v1/complaints/ranking?days=30'),
+      api('GET', '/api/v1/complaints/charts?days=14'),
+      api('GET', '/api/v1/complaints/charts?days=30'),
+    ]);
+    drawResolveHours(resolve);
     $('#ranking').replaceChildren(...ranking.ranking.map((r) => {
       const tr = document.createElement('tr');
       for (const v of [lang === 'ko' ? r.name_ko : r.name, `${Math.round(r.share_in_time * 100)}%`, `${r.total}`]) {
@@ -372,6 +379,45 @@
     });
     g.fillStyle = '#3c5aa6'; g.fillText(`■ ${t('chart.filed')}`, 6, 12);
     g.fillStyle = '#d9480f'; g.fillText(`■ ${t('chart.backlog')}`, 80, 12);
+  }
+  const districtName = (code) => {
+    const f = catalog && catalog.districts.features.find((x) => x.properties.code === code);
+    return f ? (lang === 'ko' ? f.properties.name_ko : f.properties.name) : code;
+  };
+  // Mean hours from filing to resolution, as horizontal bars: by kind, then by district.
+  function drawResolveHours(charts) {
+    const canvas = $('#resolve-chart'); const g = canvas.getContext('2d');
+    g.clearRect(0, 0, canvas.width, canvas.height);
+    g.font = '12px system-ui';
+    const groups = [
+      [t('resolve.service'), Object.entries(charts.hours_to_resolve_by_service).map(([k, v]) => [serviceName(k), v])],
+      [t('resolve.district'), Object.entries(charts.hours_to_resolve_by_district).map(([k, v]) => [districtName(k), v])],
+    ];
+    const rows = groups.reduce((n, [, bars]) => n + bars.length, 0);
+    canvas.dataset.bars = String(rows);
+    if (!rows) {
+      g.fillStyle = '#5b6475'; g.fillText(t('resolve.none'), 6, 16);
+      return;
+    }
+    const max = Math.max(1e-9, ...groups.flatMap(([, bars]) => bars.map(([, v]) => v)));
+    const duration = (hours) => {
+      if (hours >= 1) return `${hours.toFixed(1)} ${t('resolve.hours')}`;
+      const minutes = Math.round(hours * 60);
+      return minutes >= 1 ? `${minutes} ${t('resolve.minutes')}` : t('resolve.under_minute');
+    };
+    const left = 150; const barH = 16; const width = canvas.width - left - 60;
+    canvas.height = 8 + groups.length * 20 + rows * (barH + 4);
+    g.font = '12px system-ui';
+    let y = 4;
+    for (const [title, bars] of groups) {
+      g.fillStyle = '#1f2633'; g.fillText(title, 4, y + 13); y += 20;
+      for (const [label, hours] of bars) {
+        g.fillStyle = '#5b6475'; g.fillText(label, 12, y + 12, left - 16);
+        g.fillStyle = '#2f9e44'; g.fillRect(left, y, (hours / max) * width, barH);
+        g.fillStyle = '#1f2633'; g.fillText(duration(hours), left + (hours / max) * width + 4, y + 12);
+        y += barH + 4;
+      }
+    }
   }
   // Only officers and admins moderate: others are not even asked, so they see no 403.
   let moderator = false;
