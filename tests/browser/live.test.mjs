@@ -172,6 +172,33 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     assert.equal(await page.isVisible('#roads-key'), false);
   });
 
+  step("shows citizens' complaints as a layer, with their kind on hover", async () => {
+    const api = await getJson('/api/v1/complaints/map.geojson?days=30');
+    assert.ok(api.features.length > 0, 'the demo citizens have filed complaints');
+    await page.evaluate(() => window.cityosMap.fit());
+    const toggle = page.locator('#toggle-complaints');
+    assert.equal(await toggle.isChecked(), false, 'off until asked for');
+    await toggle.check();
+    await page.waitForFunction(() => window.cityos.complaints.drawn > 0, null, { timeout: 10_000 });
+    const layer = await page.evaluate(() => window.cityos.complaints);
+    assert.equal(layer.error, null);
+    assert.ok(layer.items >= api.features.length, `page has ${layer.items}, API ${api.features.length}`);
+    assert.match(await page.textContent('#complaints-hint'), /^\d+ \/ \d+$/);
+    // Hover the first complaint drawn: the tooltip names its kind.
+    const at = await page.evaluate(() => {
+      const f = window.cityos.complaintPoints()[0];
+      return f && { x: f.x, y: f.y };
+    });
+    const box = await page.locator('#map').boundingBox();
+    await page.mouse.move(box.x + at.x, box.y + at.y);
+    await page.locator('#tooltip').waitFor({ state: 'visible' });
+    assert.match(await page.textContent('#tooltip'), /^#\d+ .+ · (open|closed)$/);
+    await page.screenshot({ path: path.join(OUT, 'live-complaints.png') });
+    await toggle.uncheck();
+    await page.waitForFunction(() => window.cityos.complaints.drawn === 0, null, { timeout: 5000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.complaintsOn), 'false');
+  });
+
   step('lists active incidents', async () => {
     const api = await getJson('/api/v1/incidents');
     const active = api.filter((i) => i.status === 'active');

@@ -1450,6 +1450,10 @@ async fn complaint_desk(h: Harness) {
     assert_eq!(hot["features"][0]["properties"]["count"], 1);
     let map = h.get("/api/v1/complaints/map.geojson").await.json();
     assert_eq!(map["features"][0]["properties"]["id"], id);
+    assert_eq!(
+        map["features"][0]["properties"]["service_name"],
+        "Broken streetlight"
+    );
     let charts = h.get("/api/v1/complaints/charts").await.json();
     assert_eq!(
         charts["volume"]["streetlight"]

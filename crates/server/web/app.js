@@ -150,6 +150,8 @@
       'legend.vehicles': '운행 차량',
       'legend.speeds': '도로 소통 (TOPIS)',
       'legend.incidents': '돌발 상황',
+      'legend.complaints': '민원 (30일)',
+      'complaint.open': '처리 중', 'complaint.closed': '종결',
       'cong.smooth': '원활',
       'cong.slow': '서행',
       'cong.congested': '정체',
@@ -332,6 +334,8 @@
       'legend.vehicles': 'Vehicles',
       'legend.speeds': 'Road speeds (TOPIS)',
       'legend.incidents': 'Incidents',
+      'legend.complaints': 'Complaints (30 days)',
+      'complaint.open': 'open', 'complaint.closed': 'closed',
       'cong.smooth': 'Smooth',
       'cong.slow': 'Slow',
       'cong.congested': 'Congested',
@@ -861,6 +865,7 @@
     const roadsDrawn = drawRoads();
     reportRidershipDrawn(drawRidership());
     const stopsDrawn = drawStops();
+    drawComplaints();
     drawIncidents();
     drawSelection();
     drawLabels();
@@ -1286,15 +1291,18 @@
   canvas.addEventListener('pointercancel', endPointer);
 
   function hover(x, y) {
-    const near = state.loaded ? stopAt(x, y, 6) : null;
+    // A complaint under the pointer wins over the stop it was filed next to: whoever
+    // turned the complaints layer on is looking at them.
+    const complaint = state.loaded ? complaintAt(x, y) : null;
+    const near = state.loaded && !complaint ? stopAt(x, y, 6) : null;
     const vid = state.loaded && !near ? vehicleAt(x, y, 3) : null;
     if (vid !== live.hoverId) { live.hoverId = vid; }
     const inc = state.loaded && !near && !vid ? incidentAt(x, y) : null;
-    const st = near || (!vid && !inc && state.loaded ? stopAt(x, y, 10) : null);
-    const road = !st && !vid && !inc ? roadAt(x, y, 5) : null;
+    const st = near || (!vid && !inc && !complaint && state.loaded ? stopAt(x, y, 10) : null);
+    const road = !st && !vid && !inc && !complaint ? roadAt(x, y, 5) : null;
     canvas.classList.toggle('over-stop', !!(st || vid || inc));
-    if (vid || inc || road) {
-      tooltip.textContent = vid ? vehicleTooltip(vid) : inc ? incidentHeader(inc) : roadTooltip(road);
+    if (vid || inc || complaint || road) {
+      tooltip.textContent = vid ? vehicleTooltip(vid) : inc ? incidentHeader(inc) : complaint ? complaintTooltip(complaint) : roadTooltip(road);
       tooltip.style.left = `${x}px`;
       tooltip.style.top = `${y}px`;
       tooltip.hidden = false;
@@ -2637,6 +2645,7 @@
 
   const ROADS_REFRESH_MS = 30000;
   const INCIDENTS_REFRESH_MS = 30000;
+  const COMPLAINTS_REFRESH_MS = 60000;
   const CONGESTION = { smooth: '#2F9E44', slow: '#F59F00', congested: '#E03131' };
   const CONGESTION_ORDER = ['smooth', 'slow', 'congested'];
 
@@ -2658,6 +2667,8 @@
 
   const roads = { on: false, features: [], at: null, timer: null, error: null, drawn: 0, loading: false };
   const incidents = { items: [], at: null, error: null, timer: null, on: true, loaded: false };
+  // Citizens' complaints (Open311) of the last 30 days, from /api/v1/complaints/map.geojson.
+  const complaints = { on: false, items: [], at: null, error: null, timer: null, drawn: 0 };
 
   const delayMinutes = (v) => (Number.isFinite(+v) ? Math.round(+v) : null);
   function delayText(mins) {
@@ -3282,6 +3293,91 @@
     body.replaceChildren(...items);
   }
 
+  // ----- citizens' complaints
+
+  async function fetchComplaints() {
+    try {
+      const fc = await api('api/v1/complaints/map.geojson?days=30');
+      complaints.items = ((fc && fc.features) || []).flatMap((f) => {
+        const c = f && f.geometry && f.geometry.coordinates;
+        if (!Array.isArray(c) || !Number.isFinite(+c[0]) || !Number.isFinite(+c[1])) return [];
+        return [{ x: lonToX(+c[0]), y: latToY(+c[1]), props: f.properties || {}, sx: NaN, sy: NaN }];
+      });
+      complaints.at = Date.now();
+      complaints.error = null;
+    } catch (e) {
+      complaints.error = e.message;
+    }
+    renderComplaintsHint();
+    requestRedraw();
+  }
+
+  function setComplaintsLayer(on) {
+    complaints.on = !!on;
+    clearInterval(complaints.timer);
+    complaints.timer = null;
+    if (complaints.on) {
+      fetchComplaints();
+      complaints.timer = setInterval(() => { if (!document.hidden) fetchComplaints(); }, COMPLAINTS_REFRESH_MS);
+    }
+    const input = $('#toggle-complaints');
+    if (input) input.checked = complaints.on;
+    document.body.dataset.complaintsOn = String(complaints.on);
+    renderComplaintsHint();
+    requestRedraw();
+  }
+
+  function renderComplaintsHint() {
+    const el = document.getElementById('complaints-hint');
+    if (!el) return;
+    const open = complaints.items.filter((c) => c.props.open).length;
+    el.textContent = complaints.on && complaints.at ? `${fmtInt(open)} / ${fmtInt(complaints.items.length)}` : (complaints.on && complaints.error ? '–' : '');
+  }
+
+  // Open complaints as orange diamonds, closed ones faded, so the eye goes to what is still to do.
+  function drawComplaints() {
+    complaints.drawn = 0;
+    if (!complaints.on) return 0;
+    const k = clamp(3 + (view.zoom - 12) * 0.8, 3, 7);
+    for (const closedFirst of [false, true]) {
+      for (const c of complaints.items) {
+        if (!!c.props.open !== closedFirst) continue;
+        const x = toScreenX(c.x);
+        const y = toScreenY(c.y);
+        c.sx = x; c.sy = y;
+        if (x < -10 || y < -10 || x > cssW + 10 || y > cssH + 10) continue;
+        ctx.beginPath();
+        ctx.moveTo(x, y - k); ctx.lineTo(x + k, y); ctx.lineTo(x, y + k); ctx.lineTo(x - k, y);
+        ctx.closePath();
+        ctx.fillStyle = c.props.open ? '#F76707' : 'rgba(134, 142, 150, 0.55)';
+        ctx.strokeStyle = '#FFFFFF';
+        ctx.lineWidth = 1.5;
+        ctx.fill();
+        ctx.stroke();
+        complaints.drawn++;
+      }
+    }
+    document.body.dataset.complaintsDrawn = String(complaints.drawn);
+    return complaints.drawn;
+  }
+
+  function complaintAt(sx, sy) {
+    if (!complaints.on) return null;
+    let best = null;
+    let bestD = 6;
+    for (const c of complaints.items) {
+      const d = Math.hypot(c.sx - sx, c.sy - sy);
+      if (d < bestD) { bestD = d; best = c; }
+    }
+    return best;
+  }
+
+  function complaintTooltip(c) {
+    const p = c.props;
+    const name = (lang === 'ko' ? p.service_name_ko : p.service_name) || p.service_code;
+    return `#${p.id} ${name} · ${t(p.open ? 'complaint.open' : 'complaint.closed')}`;
+  }
+
   // ----- the legend's live section
 
   function liveLegendRows() {
@@ -3310,6 +3406,12 @@
           h('span', { class: 'swatch incident-swatch' }, '!'),
           h('span', null, t('legend.incidents')),
           h('span', { class: 'count', id: 'incidents-hint' }, '–'))),
+      h('li', null,
+        h('label', null,
+          h('input', { type: 'checkbox', id: 'toggle-complaints', onchange: (e) => setComplaintsLayer(e.target.checked) }),
+          h('span', { class: 'swatch complaint-swatch' }),
+          h('span', null, t('legend.complaints')),
+          h('span', { class: 'count', id: 'complaints-hint' }, ''))),
     ];
   }
 
@@ -3320,6 +3422,9 @@
     if (tr) tr.checked = roads.on;
     const ti = $('#toggle-incidents');
     if (ti) ti.checked = incidents.on;
+    const tc = $('#toggle-complaints');
+    if (tc) tc.checked = complaints.on;
+    renderComplaintsHint();
     renderVehicleCount();
     renderRoadsHint();
     renderIncidentCount();
@@ -3391,6 +3496,12 @@
     get live() { return { connected: live.connected, at: live.at, selected: live.selected, stopStream: panelStream ? panelStream.readyState : null }; },
     get roads() { return { on: roads.on, features: roads.features.length, drawn: roads.drawn, at: roads.at, error: roads.error }; },
     get incidents() { return activeIncidents().map((i) => ({ id: i.id, header: incidentHeader(i), placed: !!incidentPlace(i) })); },
+    get complaints() { return { on: complaints.on, items: complaints.items.length, open: complaints.items.filter((c) => c.props.open).length, drawn: complaints.drawn, error: complaints.error }; },
+    setComplaintsLayer,
+    // Where each complaint is drawn, in canvas pixels (those on screen only).
+    complaintPoints: () => complaints.items
+      .filter((c) => complaints.on && c.sx >= 0 && c.sy >= 0 && c.sx <= cssW && c.sy <= cssH)
+      .map((c) => ({ id: c.props.id, x: c.sx, y: c.sy, open: !!c.props.open })),
     selectVehicle,
     setRoadsLayer,
     map: window.cityosMap,

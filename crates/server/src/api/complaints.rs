@@ -773,7 +773,7 @@ pub async fn hotspots(
     Ok(([("content-type", "application/geo+json")], body.to_string()).into_response())
 }
 
-/// Recent public complaints as GeoJSON points, for the map layer.
+/// Recent public complaints as GeoJSON points (service, status, open), for the map layers.
 #[utoipa::path(get, path = "/api/v1/complaints/map.geojson", tag = "complaints", params(WindowQuery),
     responses((status = 200, content_type = "application/geo+json", body = Object)))]
 pub async fn map(
@@ -793,14 +793,20 @@ pub async fn map(
             offset: 0,
         })
         .await?;
+    let catalog = desk.catalog();
+    // Held for moderation means not public yet, not even as a point.
     let features: Vec<Value> = rows
         .iter()
-        .filter(|c| c.merged_into.is_none())
+        .filter(|c| c.merged_into.is_none() && c.visible)
         .filter_map(|c| {
             Some(json!({
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [c.lon_e6? as f64 / 1e6, c.lat_e6? as f64 / 1e6]},
-                "properties": {"id": c.id, "service_code": c.service_code, "status": c.status, "open": c.open},
+                "properties": {
+                    "id": c.id, "service_code": c.service_code, "status": c.status, "open": c.open,
+                    "service_name": catalog.service(&c.service_code).map(|s| s.name),
+                    "service_name_ko": catalog.service(&c.service_code).map(|s| s.name_ko),
+                },
             }))
         })
         .collect();
