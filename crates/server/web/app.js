@@ -3030,14 +3030,19 @@
     requestRedraw();
   }
 
-  function setRoadsLayer(on) {
-    roads.on = !!on;
-    clearInterval(roads.timer);
-    roads.timer = null;
-    if (roads.on) {
-      fetchRoads();
-      roads.timer = setInterval(() => { if (!document.hidden) fetchRoads(); }, ROADS_REFRESH_MS);
+  // Turns a polled layer on or off: fetched now, then every `ms` while on and the tab is visible.
+  function setPolledLayer(layer, on, fetch, ms) {
+    layer.on = !!on;
+    clearInterval(layer.timer);
+    layer.timer = null;
+    if (layer.on) {
+      fetch();
+      layer.timer = setInterval(() => { if (!document.hidden) fetch(); }, ms);
     }
+  }
+
+  function setRoadsLayer(on) {
+    setPolledLayer(roads, on, fetchRoads, ROADS_REFRESH_MS);
     const input = $('#toggle-roads');
     if (input) input.checked = roads.on;
     const key = $('#roads-key');
@@ -3313,13 +3318,7 @@
   }
 
   function setComplaintsLayer(on) {
-    complaints.on = !!on;
-    clearInterval(complaints.timer);
-    complaints.timer = null;
-    if (complaints.on) {
-      fetchComplaints();
-      complaints.timer = setInterval(() => { if (!document.hidden) fetchComplaints(); }, COMPLAINTS_REFRESH_MS);
-    }
+    setPolledLayer(complaints, on, fetchComplaints, COMPLAINTS_REFRESH_MS);
     const input = $('#toggle-complaints');
     if (input) input.checked = complaints.on;
     document.body.dataset.complaintsOn = String(complaints.on);
