@@ -147,7 +147,7 @@ async fn seed_store(store: &cityos_store::Store, count: usize, now: i64) -> anyh
         rng ^= rng << 17;
         rng
     };
-    let mut id = store.next_complaint_id().await?;
+    let mut id = store.lease_complaint_ids(count as i64).await?.start;
     let mut batch = Vec::with_capacity(SEED_BATCH);
     for n in 0..count {
         let service = services[(next() % services.len() as u64) as usize];

@@ -163,7 +163,6 @@ impl Desk {
         catalog: Catalog,
         settings: Settings,
     ) -> Result<Desk, CivicError> {
-        let next_id = store.next_complaint_id().await?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let desk = Desk {
             inner: Arc::new(Inner {
@@ -180,7 +179,7 @@ impl Desk {
                 generation: Arc::new(AtomicU64::new(0)),
             }),
         };
-        tokio::spawn(writer(store, jobs, next_id, desk.inner.generation.clone()));
+        tokio::spawn(writer(store, jobs, desk.inner.generation.clone()));
         if let Some(smtp) = desk.inner.settings.smtp.clone() {
             tokio::spawn(mailer(desk.clone(), smtp));
         }
@@ -794,21 +793,35 @@ fn reporter_key(user_id: Option<i64>, email: Option<&str>) -> Option<String> {
     }
 }
 
+/// Ids leased at a time, at least: one lease serves many batches, and a
+/// restart leaves a gap of at most this many ids.
+const ID_BLOCK: i64 = 64;
+
 /// Writes filings in batches: everything waiting goes into one transaction,
-/// and nobody is answered before it commits. Ids are handed out here, in order.
-async fn writer(
-    store: Store,
-    mut jobs: mpsc::Receiver<Job>,
-    mut next_id: i64,
-    generation: Arc<AtomicU64>,
-) {
+/// and nobody is answered before it commits. Ids are handed out here, in
+/// order, from blocks leased in the store, so several processes can file
+/// into one database without their ids colliding.
+async fn writer(store: Store, mut jobs: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut ids = 0..0;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let wanted = batch.len() as i64;
+        if ids.end - ids.start < wanted {
+            match store.lease_complaint_ids(wanted.max(ID_BLOCK)).await {
+                Ok(leased) => ids = leased,
+                Err(e) => {
+                    tracing::error!("cannot lease complaint ids: {e}");
+                    for job in batch.drain(..) {
+                        let _ = job.answer.send(Err(CivicError::Unavailable));
+                    }
+                    continue;
+                }
+            }
+        }
         let filings: Vec<FilingRow> = batch
             .iter_mut()
             .map(|job| {
-                job.row.id = next_id;
-                next_id += 1;
+                job.row.id = ids.next().expect("leased enough ids above");
                 FilingRow {
                     complaint: job.row.clone(),
                     reporter: job.reporter.clone(),
@@ -835,11 +848,6 @@ async fn writer(
                 tracing::error!("a batch of complaints failed to commit: {e}");
                 for job in batch.drain(..) {
                     let _ = job.answer.send(Err(CivicError::Unavailable));
-                }
-                // Another writer may have used ids meanwhile: start again from the store.
-                match store.next_complaint_id().await {
-                    Ok(id) => next_id = next_id.max(id),
-                    Err(e) => tracing::error!("cannot read the next complaint id: {e}"),
                 }
             }
         }

@@ -326,14 +326,24 @@ fn open_params(open: Option<bool>) -> (i64, i64) {
 }
 
 impl Store {
-    /// The next free complaint id (the desk hands ids out in order from here).
-    pub async fn next_complaint_id(&self) -> Result<i64, StoreError> {
-        const SQL: &str = "SELECT COALESCE(MAX(id), 0) + 1 FROM complaints";
-        Ok(self
-            .query_row(SQL, vec![])
+    /// Leases `count` complaint ids to this process: no other process (or
+    /// later lease) gets any of them. The first lease starts after the
+    /// largest id already stored.
+    pub async fn lease_complaint_ids(
+        &self,
+        count: i64,
+    ) -> Result<std::ops::Range<i64>, StoreError> {
+        const START: &str = "INSERT INTO id_leases (name, next) SELECT 'complaints', COALESCE(MAX(id), 0) + 1 FROM complaints WHERE true ON CONFLICT (name) DO NOTHING";
+        const LEASE: &str =
+            "UPDATE id_leases SET next = next + ? WHERE name = 'complaints' RETURNING next";
+        // `WHERE true`: SQLite would read `ON` as the start of a join.
+        self.execute(START, vec![]).await?;
+        let end = self
+            .query_row(LEASE, vec![count.into()])
             .await?
             .and_then(|r| r.first().and_then(Value::as_i64))
-            .unwrap_or(1))
+            .ok_or(StoreError::Shape("leased id"))?;
+        Ok(end - count..end)
     }
 
     /// Writes filings in one transaction: all of them are durable, or none.

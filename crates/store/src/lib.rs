@@ -190,6 +190,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../migrations/sqlite/0006_card_log.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/sqlite/0007_id_leases.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -216,6 +220,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         sql: include_str!("../migrations/postgres/0006_card_log.sql"),
+    },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/postgres/0007_id_leases.sql"),
     },
 ];
 

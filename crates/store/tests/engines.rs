@@ -33,7 +33,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     migrations_are_applied_once_and_reopening_is_harmless,
     |store| {
-        assert_eq!(store.schema_version().await.unwrap(), 6);
+        assert_eq!(store.schema_version().await.unwrap(), 7);
     }
 );
 
@@ -280,4 +280,11 @@ on_both_engines!(learned_history_is_kept_and_replaced, |store| {
     store.save_learned_history(vec![1, 2, 3]).await.unwrap();
     store.save_learned_history(vec![4, 5]).await.unwrap();
     assert_eq!(store.learned_history().await.unwrap(), Some(vec![4, 5]));
+});
+
+on_both_engines!(complaint_id_leases_never_overlap, |store| {
+    let first = store.lease_complaint_ids(10).await.unwrap();
+    assert_eq!(first, 1..11, "an empty store leases from 1");
+    let second = store.lease_complaint_ids(5).await.unwrap();
+    assert_eq!(second, 11..16);
 });
