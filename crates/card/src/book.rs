@@ -376,6 +376,11 @@ impl CardBook {
         self.cards.len()
     }
 
+    /// Number of operations executed.
+    pub fn journal_len(&self) -> usize {
+        self.journal.len()
+    }
+
     /// The answer already given to `op_id`, if any.
     pub fn answered(&self, op_id: &str) -> Option<&Answer> {
         self.ops.get(op_id).map(|&i| &self.journal[i].answer)

@@ -338,7 +338,15 @@ impl CardDesk {
     ) -> Result<CardDesk, DeskError> {
         let history = Arc::new(RulesHistory::load(&store, rules_toml).await?);
         convert_legacy_ops(&store, &history).await?;
+        let started = std::time::Instant::now();
         let replayed = replay(&store, &history).await?;
+        tracing::info!(
+            batches = replayed.last_batch,
+            operations = replayed.book.journal_len(),
+            cards = replayed.book.card_count(),
+            seconds = started.elapsed().as_secs_f64(),
+            "card journal replayed"
+        );
         let book = Arc::new(RwLock::new(replayed.book));
         let (jobs, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(DeskStats::default());
