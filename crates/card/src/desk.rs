@@ -14,16 +14,17 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use cityos_fare::{Distances, FareRules};
 use cityos_ledger::{Transfer, Won};
 use cityos_store::Store;
-use cityos_store::cards::CardLogBatch;
+use cityos_store::cards::{CardLogBatch, CardWriterLock};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::book::{
     Answer, CardBook, CardId, CardView, NetworkView, Operation, Request, card_account,
@@ -166,19 +167,22 @@ struct Replayer<'h> {
 }
 
 impl<'h> Replayer<'h> {
+    /// Starts from an empty book, with the oldest rules.
     fn new(history: &'h RulesHistory) -> Result<Replayer<'h>, DeskError> {
-        let first = history
-            .versions
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(history.current);
-        Ok(Replayer {
+        let first = history.first();
+        let mut replayer = Replayer::resume(CardBook::new(history.rules(first)?), history);
+        replayer.in_force = first;
+        Ok(replayer)
+    }
+
+    /// Goes on from `book`, which prices with the current rules.
+    fn resume(book: CardBook, history: &'h RulesHistory) -> Replayer<'h> {
+        Replayer {
             history,
-            first,
-            in_force: first,
-            book: CardBook::new(history.rules(first)?),
-        })
+            first: history.first(),
+            in_force: history.current,
+            book,
+        }
     }
 
     /// Executes `op` answering the network's questions from `lookups`, with rules version `rules`.
@@ -235,6 +239,11 @@ impl RulesHistory {
             versions.insert(version, rules);
         }
         Ok(RulesHistory { versions, current })
+    }
+
+    /// The oldest version, which priced operations logged before versions existed.
+    fn first(&self) -> i64 {
+        self.versions.keys().next().copied().unwrap_or(self.current)
     }
 
     /// The rules of `version`.
@@ -350,14 +359,18 @@ impl CardDesk {
         let book = Arc::new(RwLock::new(replayed.book));
         let (jobs, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(DeskStats::default());
+        let (done, drained) = watch::channel(0);
+        let committer = Committer {
+            store: store.clone(),
+            last_batch: Arc::new(AtomicI64::new(replayed.last_batch)),
+            stats: stats.clone(),
+            done,
+        };
         tokio::spawn(writer(
             rx,
             book.clone(),
-            Committer {
-                store: store.clone(),
-                last_batch: replayed.last_batch,
-                stats: stats.clone(),
-            },
+            committer,
+            drained,
             network,
             history,
         ));
@@ -524,24 +537,29 @@ async fn replay(store: &Store, history: &RulesHistory) -> Result<Replayed, DeskE
         let batches = store.card_log_after(after, 64).await?;
         let Some(last) = batches.last() else { break };
         after = last.batch;
-        for batch in &batches {
-            for entry in entries(batch)? {
-                let executed =
-                    replayer.execute(entry.op.into_owned(), &entry.lookups, entry.rules)?;
-                if executed.answer != *entry.answer {
-                    let (op, _) = replayer
-                        .book
-                        .journaled(executed.position)
-                        .expect("just executed");
-                    return Err(DeskError::Inconsistent(op.op_id.clone()));
-                }
-            }
-        }
+        apply_batches(&mut replayer, &batches)?;
     }
     Ok(Replayed {
         book: replayer.finish()?,
         last_batch: after,
     })
+}
+
+/// Executes the journal's `batches` with `replayer`, checking every answer.
+fn apply_batches(replayer: &mut Replayer<'_>, batches: &[CardLogBatch]) -> Result<(), DeskError> {
+    for batch in batches {
+        for entry in entries(batch)? {
+            let executed = replayer.execute(entry.op.into_owned(), &entry.lookups, entry.rules)?;
+            if executed.answer != *entry.answer {
+                let (op, _) = replayer
+                    .book
+                    .journaled(executed.position)
+                    .expect("just executed");
+                return Err(DeskError::Inconsistent(op.op_id.clone()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Moves operations from the per-operation tables of earlier versions into
@@ -607,23 +625,122 @@ struct Executed {
     epoch: u64,
 }
 
+/// How long a writer on a shared database keeps its turn while busy, before
+/// letting another replica write (it takes the next turn it can).
+const TURN: Duration = Duration::from_millis(250);
+/// How often an idle desk lets go of its turn and reads what other replicas wrote.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
 /// Executes requests on the book, batch after batch, while the committer
 /// makes the previous batch durable: pricing and fsync overlap.
+///
+/// Replicas on one PostgreSQL take turns through the store's writer lock.
+/// A desk takes its turn when requests come, first catches up with what the
+/// others wrote meanwhile, and lets go once what it sent is durable, after
+/// [`TURN`] when busy or when idle. Idle, it follows the others' batches, so
+/// its balances and ridership stay current.
 async fn writer(
     mut rx: mpsc::Receiver<Job>,
     book: Arc<RwLock<CardBook>>,
     committer: Committer,
+    mut drained: watch::Receiver<u64>,
     network: NetworkSource,
     history: Arc<RulesHistory>,
 ) {
     let epoch = Arc::new(AtomicU64::new(0));
+    let (store, last_batch) = (committer.store.clone(), committer.last_batch.clone());
     let (to_commit, pending) = mpsc::channel::<Executed>(2);
     tokio::spawn(committer.run(pending, book.clone(), epoch.clone(), history.clone()));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let executed = execute_batch(&book, &mut jobs, &network, &epoch, history.current);
-        if to_commit.send(executed).await.is_err() {
-            break;
+    let mut turn: Option<(CardWriterLock, Instant)> = None;
+    let mut sent = 0u64;
+    let mut follow = tokio::time::interval(FOLLOW_EVERY);
+    follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut jobs, MAX_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+                if turn.is_none() {
+                    match store.card_writer_lock().await {
+                        Ok(lock) => turn = Some((lock, Instant::now())),
+                        Err(e) => {
+                            tracing::error!("cannot take the card writer's turn: {e}");
+                            for job in jobs.drain(..) {
+                                let _ = job.reply.send(Err(DeskError::Unavailable));
+                            }
+                            continue;
+                        }
+                    }
+                    // Nothing of ours is in flight: the book may take the others' batches.
+                    catch_up(&store, &book, &last_batch, &epoch, &history).await;
+                }
+                let executed = execute_batch(&book, &mut jobs, &network, &epoch, history.current);
+                sent += 1;
+                if to_commit.send(executed).await.is_err() {
+                    break;
+                }
+                if turn.as_ref().is_some_and(|(lock, since)| lock.is_shared() && since.elapsed() > TURN) {
+                    let _ = drained.wait_for(|done| *done >= sent).await;
+                    turn = None;
+                }
+            }
+            _ = follow.tick() => {
+                if turn.as_ref().is_some_and(|(lock, _)| lock.is_shared()) && rx.is_empty() {
+                    let _ = drained.wait_for(|done| *done >= sent).await;
+                    turn = None;
+                }
+                if turn.is_none() {
+                    catch_up(&store, &book, &last_batch, &epoch, &history).await;
+                }
+            }
+        }
+    }
+}
+
+/// Applies the batches other processes wrote after `last_batch` to the book.
+/// Call it only when none of this process's batches is in flight. A batch
+/// that does not replay to its recorded answers makes the desk rebuild.
+async fn catch_up(
+    store: &Store,
+    book: &RwLock<CardBook>,
+    last_batch: &AtomicI64,
+    epoch: &AtomicU64,
+    history: &RulesHistory,
+) {
+    loop {
+        let after = last_batch.load(Ordering::SeqCst);
+        let batches = match store.card_log_after(after, 64).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cannot read the card journal to catch up: {e}");
+                return;
+            }
+        };
+        let Some(last) = batches.last().map(|b| b.batch) else {
+            return;
+        };
+        let applied = {
+            let mut guard = book.write().unwrap_or_else(|e| e.into_inner());
+            let placeholder = CardBook::new(guard.rules().clone());
+            let mut replayer =
+                Replayer::resume(std::mem::replace(&mut *guard, placeholder), history);
+            let applied = apply_batches(&mut replayer, &batches);
+            match replayer.finish() {
+                Ok(caught_up) => *guard = caught_up,
+                Err(e) => tracing::error!("card book left on its rules: {e}"),
+            }
+            applied
+        };
+        match applied {
+            Ok(()) => last_batch.store(last, Ordering::SeqCst),
+            Err(e) => {
+                tracing::error!("another process's card batch does not replay, rebuilding: {e}");
+                let rebuilt = rebuild(store, book, epoch, history).await;
+                last_batch.store(rebuilt, Ordering::SeqCst);
+                return;
+            }
         }
     }
 }
@@ -692,8 +809,12 @@ fn execute_batch(
 /// The committing half of the desk: where the journal goes and where it ends.
 struct Committer {
     store: Store,
-    last_batch: i64,
+    /// The journal's last batch as this process knows it; the writer moves
+    /// it too when it catches up with other processes' batches.
+    last_batch: Arc<AtomicI64>,
     stats: Arc<DeskStats>,
+    /// How many batches the writer sent have been dealt with (committed or refused).
+    done: watch::Sender<u64>,
 }
 
 impl Committer {
@@ -728,7 +849,8 @@ impl Committer {
                     );
                 }
                 // Rebuild before answering, so nobody reads a balance that was never durable after a refusal.
-                self.last_batch = rebuild(&self.store, &book, &epoch, &history).await;
+                let last = rebuild(&self.store, &book, &epoch, &history).await;
+                self.last_batch.store(last, Ordering::SeqCst);
             }
             for (reply, answer) in executed.replies {
                 let _ = reply.send(match &result {
@@ -736,6 +858,7 @@ impl Committer {
                     Err(_) => Err(DeskError::Unavailable),
                 });
             }
+            self.done.send_modify(|n| *n += 1);
         }
     }
 
@@ -747,13 +870,14 @@ impl Committer {
         ops: i64,
         taps: (u64, u64),
     ) -> Result<(), cityos_store::StoreError> {
+        let next = self.last_batch.load(Ordering::SeqCst) + 1;
         let batch = CardLogBatch {
-            batch: self.last_batch + 1,
+            batch: next,
             ops,
             body: String::from_utf8(body).expect("serde_json writes UTF-8"),
         };
         self.store.append_card_log(batch).await?;
-        self.last_batch += 1;
+        self.last_batch.store(next, Ordering::SeqCst);
         let stats = &self.stats;
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.operations.fetch_add(ops as u64, Ordering::Relaxed);

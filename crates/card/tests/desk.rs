@@ -442,3 +442,94 @@ async fn operations_of_the_earlier_tables_move_into_the_journal() {
         .unwrap();
     assert_eq!(repeat, Answer::ToppedUp { balance: 7_000 });
 }
+
+/// Two replicas on one PostgreSQL take turns writing the journal: every
+/// request is answered, card numbers never repeat, each replica follows the
+/// other's writes, and the audit holds on both.
+#[tokio::test]
+async fn replicas_on_one_postgres_take_turns() {
+    let Some(url) = testing::postgres_url().await else {
+        return;
+    };
+    let mut desks = Vec::new();
+    for _ in 0..2 {
+        let store = Store::open(&url).await.unwrap();
+        desks.push(
+            CardDesk::open(store, FareRules::seoul_toml(), network(5))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut riders = Vec::new();
+    for (r, desk) in desks.iter().enumerate() {
+        for c in 0..10 {
+            let desk = desk.clone();
+            riders.push(tokio::spawn(async move {
+                let issued = desk
+                    .submit(
+                        &format!("issue-{r}-{c}"),
+                        Request::Issue {
+                            category: Category::Adult,
+                            registered_to: None,
+                        },
+                    )
+                    .await
+                    .expect("answered");
+                let Answer::Issued { card_id, .. } = issued else {
+                    panic!("{issued:?}")
+                };
+                let topped = desk
+                    .submit(
+                        &format!("top-{r}-{c}"),
+                        Request::TopUp {
+                            card_id,
+                            amount: 10_000,
+                        },
+                    )
+                    .await
+                    .expect("answered");
+                assert!(matches!(topped, Answer::ToppedUp { .. }), "{topped:?}");
+                let validator = r * 100 + c;
+                for (k, (direction, stop)) in [(TapKind::In, "A"), (TapKind::Out, "B")]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let answer = desk
+                        .submit(
+                            &format!("tap-{validator}-{k}"),
+                            tap(card_id, validator, k as i64, direction, stop, 10 * k as i64),
+                        )
+                        .await
+                        .expect("answered");
+                    assert!(matches!(answer, Answer::TapAccepted { .. }), "{answer:?}");
+                }
+                card_id
+            }));
+        }
+    }
+    let mut cards = Vec::new();
+    for rider in riders {
+        cards.push(rider.await.unwrap());
+    }
+    let mut distinct = cards.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 20, "no card number is handed out twice");
+    // Each replica follows the other's writes within a moment.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cards
+        .iter()
+        .all(|&c| desks.iter().all(|d| d.balance(c) == 10_000 - 1_500))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replicas do not agree on every balance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for desk in &desks {
+        let audit = desk.audit().await.unwrap();
+        assert!(audit.holds(), "{audit:?}");
+        assert_eq!(audit.operations, 20 * 4);
+    }
+}

@@ -41,7 +41,35 @@ fn log_row(row: Row) -> Result<CardLogBatch, StoreError> {
     })
 }
 
+/// Held while this process writes the card journal: on PostgreSQL, a
+/// session-level advisory lock on a connection of its own, so replicas take
+/// turns; on SQLite (one machine), nothing. Dropping it lets another writer in.
+pub struct CardWriterLock {
+    _session: Option<tokio_postgres::Client>,
+}
+
+impl CardWriterLock {
+    /// Whether other processes may be waiting for it, so it should be let go
+    /// now and then (PostgreSQL); on SQLite there is nobody to wait.
+    pub fn is_shared(&self) -> bool {
+        self._session.is_some()
+    }
+}
+
+/// The advisory lock key of the card journal's writer ("cityos:card" in ASCII).
+const CARD_WRITER_LOCK: i64 = 0x6369_7479_6f73_6361;
+
 impl Store {
+    /// Waits until this process may write the card journal, and holds that until dropped.
+    pub async fn card_writer_lock(&self) -> Result<CardWriterLock, StoreError> {
+        Ok(CardWriterLock {
+            _session: match self {
+                Store::Sqlite(_) => None,
+                Store::Postgres(pg) => Some(pg.advisory_lock(CARD_WRITER_LOCK).await?),
+            },
+        })
+    }
+
     /// Appends one batch to the card journal; [`StoreError::Conflict`] when
     /// its number is taken (another writer got there first).
     pub async fn append_card_log(&self, batch: CardLogBatch) -> Result<(), StoreError> {

@@ -140,6 +140,20 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Takes the session-level advisory lock `key` on a connection of its
+    /// own, waiting while another session holds it. Dropping the returned
+    /// client closes that connection, which releases the lock.
+    pub(crate) async fn advisory_lock(&self, key: i64) -> Result<Client, StoreError> {
+        let client = connect(&self.inner.url).await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .await
+            .map_err(conflict)?;
+        Ok(client)
+    }
+}
+
 async fn connect(url: &str) -> Result<Client, StoreError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
