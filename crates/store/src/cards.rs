@@ -45,14 +45,14 @@ fn log_row(row: Row) -> Result<CardLogBatch, StoreError> {
 /// session-level advisory lock on a connection of its own, so replicas take
 /// turns; on SQLite (one machine), nothing. Dropping it lets another writer in.
 pub struct CardWriterLock {
-    _session: Option<tokio_postgres::Client>,
+    session: Option<tokio_postgres::Client>,
 }
 
 impl CardWriterLock {
     /// Whether other processes may be waiting for it, so it should be let go
     /// now and then (PostgreSQL); on SQLite there is nobody to wait.
     pub fn is_shared(&self) -> bool {
-        self._session.is_some()
+        self.session.is_some()
     }
 }
 
@@ -63,7 +63,7 @@ impl Store {
     /// Waits until this process may write the card journal, and holds that until dropped.
     pub async fn card_writer_lock(&self) -> Result<CardWriterLock, StoreError> {
         Ok(CardWriterLock {
-            _session: match self {
+            session: match self {
                 Store::Sqlite(_) => None,
                 Store::Postgres(pg) => Some(pg.advisory_lock(CARD_WRITER_LOCK).await?),
             },
