@@ -23,7 +23,7 @@ pub struct StoreArgs {
 }
 
 /// Settings of the HTTP server.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CITYOS_LISTEN")]
@@ -287,18 +287,7 @@ mod tests {
         assert_eq!(from_file.city_name, "Busan");
         let serve = ServeArgs {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
-            basemap_url: None,
-            city_name: None,
-            fare_rules: None,
-            mqtt_listen: None,
-            mqtt: None,
-            poll_positions: Vec::new(),
-            poll_trip_updates: Vec::new(),
-            photo_dir: None,
-            smtp: None,
-            mail_from: None,
-            complaints_per_account: None,
-            complaints_per_address: None,
+            ..ServeArgs::default()
         };
         let flagged =
             Settings::resolve(&store_args(Some(file), Some("/tmp/x.db")), Some(&serve)).unwrap();

@@ -249,19 +249,9 @@ async fn fare(command: FareCommand, store_args: &StoreArgs) -> anyhow::Result<()
         // These commands take --rules; the server's CITYOS_FARE_RULES applies to them too.
         let rules = rules.or_else(|| std::env::var_os("CITYOS_FARE_RULES").map(PathBuf::from));
         let serve = ServeArgs {
-            listen: None,
-            basemap_url: None,
-            city_name: None,
             fare_rules: rules,
             mqtt_listen: Some("off".to_owned()),
-            mqtt: None,
-            poll_positions: Vec::new(),
-            poll_trip_updates: Vec::new(),
-            photo_dir: None,
-            smtp: None,
-            mail_from: None,
-            complaints_per_account: None,
-            complaints_per_address: None,
+            ..ServeArgs::default()
         };
         Settings::resolve(store_args, Some(&serve))
     };
