@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use cityos_fare::{Distances, FareRules};
 use cityos_ledger::{Transfer, Won};
-use cityos_store::Store;
 use cityos_store::cards::{CardLogBatch, CardWriterLock};
+use cityos_store::{Engine, Store};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::book::{
-    Answer, CardBook, CardId, CardView, NetworkView, Operation, Request, card_account,
+    Answer, CardBook, CardId, CardView, Executed, NetworkView, Operation, Request, card_account,
 };
 
 /// Most requests committed together.
@@ -191,7 +191,7 @@ impl<'h> Replayer<'h> {
         op: Operation,
         lookups: &Lookups,
         rules: i64,
-    ) -> Result<crate::book::Executed, DeskError> {
+    ) -> Result<Executed, DeskError> {
         let version = if rules == 0 { self.first } else { rules };
         if version != self.in_force {
             self.book.set_rules(self.history.rules(version)?);
@@ -613,7 +613,7 @@ async fn convert_legacy_ops(store: &Store, history: &RulesHistory) -> Result<(),
 }
 
 /// A batch executed on the book, waiting for its commit.
-struct Executed {
+struct ExecutedBatch {
     /// The journal row's body (a JSON array) and how many operations it holds.
     body: Vec<u8>,
     ops: i64,
@@ -649,7 +649,7 @@ async fn writer(
 ) {
     let epoch = Arc::new(AtomicU64::new(0));
     let (store, last_batch) = (committer.store.clone(), committer.last_batch.clone());
-    let (to_commit, pending) = mpsc::channel::<Executed>(2);
+    let (to_commit, pending) = mpsc::channel::<ExecutedBatch>(2);
     tokio::spawn(committer.run(pending, book.clone(), epoch.clone(), history.clone()));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut turn: Option<(CardWriterLock, Instant)> = None;
@@ -691,7 +691,8 @@ async fn writer(
                     let _ = drained.wait_for(|done| *done >= sent).await;
                     turn = None;
                 }
-                if turn.is_none() {
+                // Only a shared database has other writers to follow.
+                if turn.is_none() && store.engine() == Engine::Postgres {
                     catch_up(&store, &book, &last_batch, &epoch, &history).await;
                 }
             }
@@ -751,7 +752,7 @@ fn execute_batch(
     network: &NetworkSource,
     epoch: &AtomicU64,
     rules: i64,
-) -> Executed {
+) -> ExecutedBatch {
     let now = cityos_store::now_unix();
     let view = network();
     let mut body = Vec::with_capacity(jobs.len() * 512);
@@ -797,7 +798,7 @@ fn execute_batch(
         replies.push((job.reply, executed.answer));
     }
     body.push(b']');
-    Executed {
+    ExecutedBatch {
         body,
         ops,
         taps,
@@ -823,7 +824,7 @@ impl Committer {
     /// was built on the book that had run ahead.
     async fn run(
         mut self,
-        mut pending: mpsc::Receiver<Executed>,
+        mut pending: mpsc::Receiver<ExecutedBatch>,
         book: Arc<RwLock<CardBook>>,
         epoch: Arc<AtomicU64>,
         history: Arc<RulesHistory>,
