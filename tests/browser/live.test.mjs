@@ -142,6 +142,15 @@ describe('cityos live city', { timeout: 240_000 }, () => {
   });
 
   step('makes the stop panel a live board and closes its stream with it', async () => {
+    // A train's next stop is a platform, which is not drawn: it opens its station.
+    const stations = (await getJson('/api/v1/stops.geojson')).features.filter((f) => f.properties.platforms.length);
+    if (stations.length) {
+      const station = stations[0].properties;
+      assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), station.platforms[0]), 'a platform opens its station');
+      await page.locator('#stop-panel').waitFor({ state: 'visible' });
+      assert.equal((await page.textContent('#stop-name')).trim(), station.name);
+      await page.click('#panel-close');
+    }
     target = await stopWithPrediction(30_000);
     assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), target.stop_id));
     await page.locator('#stop-panel .departure[data-realtime="true"]').first().waitFor({ timeout: 15_000 });
@@ -150,7 +159,10 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     assert.equal(await row.locator('.live-icon').count(), 1, 'a real-time row carries the live icon');
     assert.match(await row.locator('.mins').textContent(), /min|Now/);
     const href = await page.getAttribute('#panel-board', 'href');
-    assert.equal(href, `board?stop=${encodeURIComponent(target.stop_id)}`);
+    // The panel is the drawn stop: a platform's station.
+    const station = stations.find((f) => f.properties.platforms.includes(target.stop_id));
+    const opened = station ? station.properties.stop_id : target.stop_id;
+    assert.equal(href, `board?stop=${encodeURIComponent(opened)}`);
     await page.screenshot({ path: path.join(OUT, 'live-stop-panel.png') });
     await page.click('#panel-close');
     assert.equal(await page.evaluate(() => window.cityos.live.stopStream), null, 'closing the panel closes the stream');

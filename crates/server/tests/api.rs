@@ -556,6 +556,22 @@ async fn listings_search_nearby_and_geojson_agree_with_the_network() {
         stops["features"].as_array().unwrap().len() as u64,
         listed["total"].as_u64().unwrap()
     );
+    // Stations list their platforms, which are not features of their own.
+    let features = stops["features"].as_array().unwrap();
+    let platforms: Vec<&str> = features
+        .iter()
+        .flat_map(|f| f["properties"]["platforms"].as_array().unwrap())
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        !platforms.is_empty(),
+        "the generated city has subway platforms"
+    );
+    assert!(
+        platforms
+            .iter()
+            .all(|p| features.iter().all(|f| f["properties"]["stop_id"] != *p))
+    );
     // Search finds a stop by part of its name, and nearby finds it at its own position.
     let first = &stops["features"][0];
     let name = first["properties"]["name"].as_str().unwrap();

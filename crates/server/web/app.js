@@ -629,6 +629,7 @@
         location_type: Number(p.location_type) || 0,
         parent_station: p.parent_station ?? null,
         wheelchair_boarding: p.wheelchair_boarding ?? null,
+        platforms: Array.isArray(p.platforms) ? p.platforms.map(String) : [],
         lon,
         lat,
         x: lonToX(lon),
@@ -672,6 +673,8 @@
     if (routes.status === 'fulfilled') state.routes = parseRoutes(routes.value);
     if (stops.status === 'fulfilled') state.stops = parseStops(stops.value);
     for (const s of state.stops) state.stopById.set(s.stop_id, s);
+    // A train's next stop is a platform: it opens its station.
+    for (const s of state.stops) for (const p of s.platforms) if (!state.stopById.has(p)) state.stopById.set(p, s);
     for (const r of state.routes) state.routeById.set(r.id, r);
     buildGrid();
     indexRidership(); // an answer that came before the stops is placed now

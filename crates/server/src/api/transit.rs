@@ -454,16 +454,24 @@ pub async fn stops(
     }))
 }
 
-/// Every stop and station riders look for, as GeoJSON Points.
+/// Every stop and station riders look for, as GeoJSON Points. A station
+/// lists its platforms (`platforms`), which are not features of their own,
+/// so a vehicle's next stop at a platform can be found on the map.
 #[utoipa::path(get, path = "/api/v1/stops.geojson", tag = "transit",
     responses((status = 200, description = "GeoJSON FeatureCollection (RFC 7946)", content_type = "application/geo+json", body = Object)))]
 pub async fn stops_geojson(State(state): State<AppState>) -> Result<Response, ApiError> {
     let served = served(&state)?;
-    let stops = &served.network.data().stops;
+    let network = &served.network;
+    let stops = &network.data().stops;
     let features = (0..stops.len())
         .filter(|&s| is_boardable_place(stops, s) && stops.lat[s].is_finite())
         .map(|s| {
             let id = stops.ids.id(s as u32);
+            let platforms: Vec<&str> = network
+                .children(s as u32)
+                .iter()
+                .map(|&c| stops.ids.id(c))
+                .collect();
             json!({
                 "type": "Feature",
                 "id": id,
@@ -471,6 +479,7 @@ pub async fn stops_geojson(State(state): State<AppState>) -> Result<Response, Ap
                 "properties": {
                     "stop_id": id, "name": stops.names[s], "location_type": stops.location_type[s],
                     "parent_station": Value::Null, "wheelchair_boarding": stops.wheelchair[s],
+                    "platforms": platforms,
                 }
             })
         })
