@@ -217,6 +217,13 @@ impl TripIndex {
         self.patterns.get(p as usize).map(|p| &*p.stop_dist)
     }
 
+    /// The links of `trip`, one per consecutive pair of its stops; `None`
+    /// when the trip cannot be located.
+    pub(crate) fn trip_links(&self, trip: u32) -> Option<&[u32]> {
+        let p = *self.trip_pattern.get(trip as usize)?;
+        self.patterns.get(p as usize).map(|p| &*p.links)
+    }
+
     /// The (from, to) stops of the link from stop `i` of `trip` to the next.
     pub fn link_stops_of(&self, trip: u32, i: u32) -> Option<(u32, u32)> {
         let p = *self.trip_pattern.get(trip as usize)?;

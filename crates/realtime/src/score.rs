@@ -20,6 +20,10 @@
 //! unchanged to every later stop) and the timetable alone. No method sees a
 //! position after the moment it predicts from: the engine learns online
 //! while replaying. Nothing here knows which city it replays.
+//!
+//! Two rows that are not predictors follow, to read targets against: they
+//! know, in hindsight, each link's median traversal over the whole replay
+//! (see [`Method::HindsightLinks`]).
 
 use std::fmt;
 
@@ -68,16 +72,32 @@ pub enum Method {
     OneBusAway,
     /// The timetable alone.
     Schedule,
+    /// Not a predictor: cityos's arrival at the vehicle's next stop, then
+    /// each later link's median traversal over the whole replay, known in
+    /// hindsight. What a predictor that learned every link's time perfectly,
+    /// from the future as well as the past, would score; per-pass variation
+    /// around those medians is what it still gets wrong.
+    HindsightLinks,
+    /// Not a predictor: as [`Method::HindsightLinks`], from the actual
+    /// arrival at the next stop rather than cityos's prediction of it.
+    HindsightAll,
 }
 
 impl Method {
     /// Every method, in table order.
-    pub const ALL: [Method; 4] = [
+    pub const ALL: [Method; 6] = [
         Method::Cityos,
         Method::CityosWindowCentred,
         Method::OneBusAway,
         Method::Schedule,
+        Method::HindsightLinks,
+        Method::HindsightAll,
     ];
+
+    /// Whether this is one of the hindsight rows, which are not predictors.
+    pub fn is_hindsight(self) -> bool {
+        matches!(self, Method::HindsightLinks | Method::HindsightAll)
+    }
 
     /// The name printed in the table.
     pub fn name(self) -> &'static str {
@@ -86,6 +106,8 @@ impl Method {
             Method::CityosWindowCentred => "cityos, window-centred",
             Method::OneBusAway => "OneBusAway method",
             Method::Schedule => "schedule",
+            Method::HindsightLinks => "hindsight: link medians",
+            Method::HindsightAll => "hindsight: + next arrival",
         }
     }
 }
@@ -290,13 +312,16 @@ pub fn replay_judged(
         }
     }
 
+    let known = hindsight(engine.index(), &logs, &actual, &samples);
+    samples.extend(known);
+
     // [under way only, all live runs] × method.
     let mut judged: [[Vec<Row>; Method::ALL.len()]; 2] = Default::default();
     let mut rows = Vec::new();
     let mut unjudged = 0;
     for s in &samples {
         let Some(&arrived) = actual.get(&(s.run, s.stop_index)) else {
-            unjudged += 1;
+            unjudged += usize::from(!Method::ALL[s.method as usize].is_hindsight());
             continue;
         };
         // A stop the bus had already reached by then is not a prediction.
@@ -345,6 +370,72 @@ pub fn replay_judged(
         including_layovers: with_layovers,
     };
     (report, rows)
+}
+
+/// The two hindsight rows' samples (see [`Method::HindsightLinks`]), from
+/// cityos's samples and the actual arrivals of every run.
+fn hindsight(
+    index: &crate::TripIndex,
+    logs: &[(u32, Vec<(i64, f32)>)],
+    actual: &FxHashMap<(u32, u32), f64>,
+    samples: &[Sample],
+) -> Vec<Sample> {
+    let links_of = |r: u32| index.trip_links(logs[r as usize].0).unwrap_or_default();
+    let mut traversals: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    for r in 0..logs.len() as u32 {
+        for (i, &link) in links_of(r).iter().enumerate() {
+            let arrival = |i: usize| actual.get(&(r, i as u32));
+            if let (Some(a), Some(b)) = (arrival(i), arrival(i + 1)) {
+                traversals.entry(link).or_default().push(b - a);
+            }
+        }
+    }
+    let medians: FxHashMap<u32, f64> = traversals
+        .into_iter()
+        .map(|(link, mut times)| {
+            let mid = times.len() / 2;
+            (link, *times.select_nth_unstable_by(mid, f64::total_cmp).1)
+        })
+        .collect();
+    let mut out = Vec::new();
+    // cityos's samples of one run at one moment come in stop order from
+    // its next stop: (predicted and actual next arrival, the stop reached,
+    // the medians summed that far: NaN once a link has none).
+    let mut from: Option<(f64, Option<f64>, u32, f64)> = None;
+    for s in samples.iter().filter(|s| s.method == Method::Cityos as u8) {
+        if s.stop_index == s.next_stop {
+            let arrived = actual.get(&(s.run, s.stop_index)).copied();
+            from = Some((s.predicted, arrived, s.stop_index, 0.0));
+        }
+        let Some((predicted, arrived, stop, sum)) = from.as_mut() else {
+            continue;
+        };
+        let links = links_of(s.run);
+        while *stop < s.stop_index {
+            let median = links.get(*stop as usize).and_then(|l| medians.get(l));
+            *sum += median.copied().unwrap_or(f64::NAN);
+            *stop += 1;
+        }
+        if *stop != s.stop_index || sum.is_nan() {
+            continue;
+        }
+        let floor = s.made_at as f64;
+        let mut push = |method: Method, at: f64| {
+            let at = at.max(floor);
+            out.push(Sample {
+                method: method as u8,
+                predicted: at,
+                p10: at,
+                p90: at,
+                ..*s
+            });
+        };
+        push(Method::HindsightLinks, *predicted + *sum);
+        if let Some(arrived) = *arrived {
+            push(Method::HindsightAll, arrived + *sum);
+        }
+    }
+    out
 }
 
 /// Records every method's predictions for every live run at `now`.
@@ -447,18 +538,18 @@ fn score_method(method: Method, rows: &[Row]) -> MethodScore {
 }
 
 fn table(f: &mut fmt::Formatter<'_>, methods: &[MethodScore]) -> fmt::Result {
-    write!(f, "{:<22}", "method")?;
+    write!(f, "{:<25}", "method")?;
     for label in BUCKET_LABELS {
         write!(f, " | {:^23}", label)?;
     }
     writeln!(f, " | {:^8} | {:^9}", "0-15 MAE", "TransitApp")?;
-    write!(f, "{:<22}", "")?;
+    write!(f, "{:<25}", "")?;
     for _ in BUCKET_LABELS {
         write!(f, " | {:>6} {:>7} {:>7}", "n", "MAE", "acc")?;
     }
     writeln!(f, " | {:>8} | {:>9}", "min", "score")?;
     for m in methods {
-        write!(f, "{:<22}", m.method.name())?;
+        write!(f, "{:<25}", m.method.name())?;
         for b in &m.buckets {
             write!(
                 f,

@@ -213,6 +213,11 @@ fn a_synthetic_morning_scores_better_than_the_timetable() {
     assert!(cityos.buckets.iter().all(|b| b.n > 100), "{report}");
     assert!(cityos.score > schedule.score, "{report}");
     assert!(cityos.mae_s < schedule.mae_s, "{report}");
+    // Hindsight knows every link's median and the next arrival: it bounds
+    // what a predictor can do, so it must do at least as well as cityos.
+    let hindsight = report.method(Method::HindsightAll).unwrap();
+    assert!(hindsight.buckets.iter().all(|b| b.n > 100), "{report}");
+    assert!(hindsight.mae_s < cityos.mae_s, "{report}");
 }
 
 /// Live road speeds of every segment driven in the hour from `hour`.
