@@ -518,8 +518,8 @@ function CSS_escape(s) {
   return String(s).replace(/["\\]/g, '\\$&');
 }
 
-// The complaint desk in the browser: a citizen files with a map pin and a photo
-// (in Korean, then reads it in English), staff answer from their queue, the citizen
+// The complaint desk in the browser: a citizen files with a map pin and a photo,
+// registering only when sending it (in Korean, then reads it in English), staff answer from their queue, the citizen
 // is notified, and the demo's simulated citizens' complaints are on the map.
 describe('cityos complaint desk', { timeout: 300_000 }, () => {
   let citizenPage = null;
@@ -557,17 +557,17 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
 
   let filedId = null;
 
-  step('a citizen registers and files a complaint with a pin and a photo, in Korean', async () => {
+  step('anyone sees the map and fills in a report; sending it asks to register, then it goes, in Korean', async () => {
     const p = citizenPage;
     await p.goto(`${server.base}/complaints`);
-    await p.waitForFunction(() => document.querySelector('#service') && document.documentElement.lang === 'ko');
+    await p.waitForFunction(() => document.querySelector('#service option') && document.documentElement.lang === 'ko');
     assert.equal(await p.textContent('h1 span'), '민원 신고');
-    await p.fill('#signin-form [name=email]', email);
-    await p.fill('#signin-form [name=password]', 'a long enough password');
-    await p.fill('#signin-form [name=name]', 'Minji Kim');
-    await p.click('#register');
-    await p.locator('#file').waitFor({ state: 'visible' });
+    // Signed out: the form and the city's complaints are there, the sign-in form is not.
+    await p.waitForFunction(() => window.cityosCivic.points.length > 0, null, { timeout: 30_000 });
+    assert.equal(await p.isVisible('#signin'), false);
     await p.selectOption('#service', 'streetlight');
+    // The service's own questions and choices read in Korean too.
+    assert.match(await p.textContent('#attributes'), /어떤 문제가 있나요\?.*불이 꺼짐/s);
     await p.check('#attributes input[value=out]');
     await p.fill('#file-form [name=description]', '가로등이 꺼져 있어요');
     // The first submit without a pin is refused with a message.
@@ -577,8 +577,17 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     await p.mouse.click(box.x + box.width * 0.55, box.y + box.height * 0.5);
     assert.match(await p.textContent('#pin'), /^37\.\d+, 12[67]\.\d+$/);
     await p.setInputFiles('#file-form [name=photo]', { name: 'lamp.png', mimeType: 'image/png', buffer: PNG });
+    // Sending it signed out asks the sender to sign in or register, and keeps the report.
     await p.click('#file-form button[type=submit]');
+    await p.locator('#signin').waitFor({ state: 'visible' });
+    assert.match(await p.textContent('#signin-why'), /가입/);
+    assert.equal(await p.inputValue('#file-form [name=description]'), '가로등이 꺼져 있어요');
+    await p.fill('#signin-form [name=email]', email);
+    await p.fill('#signin-form [name=password]', 'a long enough password');
+    await p.fill('#signin-form [name=name]', 'Minji Kim');
+    await p.click('#register');
     await p.waitForFunction(() => /#\d+/.test(document.querySelector('#file-ok').textContent), null, { timeout: 15_000 });
+    assert.equal(await p.isVisible('#signin'), false);
     const ok = await p.textContent('#file-ok');
     assert.match(ok, /접수되었습니다/);
     filedId = Number(ok.match(/#(\d+)/)[1]);
@@ -590,6 +599,7 @@ describe('cityos complaint desk', { timeout: 300_000 }, () => {
     const p = citizenPage;
     await p.click('.lang button[data-lang=en]');
     assert.equal(await p.textContent('h1 span'), 'Report a problem');
+    assert.match(await p.textContent('#attributes'), /Where on the road is it\?/);
     assert.match(await p.textContent(`#mine-list li[data-id="${filedId}"]`), /Broken streetlight — received/);
   });
 

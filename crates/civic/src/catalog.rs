@@ -57,10 +57,27 @@ pub struct Attribute {
     pub datatype_description: &'static str,
     /// Position in the form, from 1.
     pub order: u32,
-    /// The question.
+    /// The question, in English (Open311's `description`).
     pub description: &'static str,
-    /// `(key, name)` choices of list datatypes.
-    pub values: &'static [(&'static str, &'static str)],
+    /// The question in Korean.
+    pub description_ko: &'static str,
+    /// The choices of list datatypes.
+    pub values: &'static [Choice],
+}
+
+/// One choice of a list attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    /// What is stored and sent (Open311's `key`).
+    pub key: &'static str,
+    /// Shown in English (Open311's `name`).
+    pub name: &'static str,
+    /// Shown in Korean.
+    pub name_ko: &'static str,
+}
+
+const fn choice(key: &'static str, name: &'static str, name_ko: &'static str) -> Choice {
+    Choice { key, name, name_ko }
 }
 
 /// By when a complaint of a service must be resolved.
@@ -234,7 +251,21 @@ impl Catalog {
     }
 }
 
-const SIDES: &[(&str, &str)] = &[("left", "Left side"), ("right", "Right side")];
+const LANES: &[Choice] = &[
+    choice("sidewalk", "Sidewalk", "보도"),
+    choice("bus_lane", "Bus lane", "버스전용차로"),
+    choice("car_lane", "Car lane", "차로"),
+];
+const LAMP_PROBLEMS: &[Choice] = &[
+    choice("out", "Light is out", "불이 꺼짐"),
+    choice("flicker", "Flickering", "깜빡임"),
+    choice("day_on", "On during the day", "낮에도 켜져 있음"),
+    choice("damaged", "Post damaged", "기둥 파손"),
+];
+const SIDES: &[Choice] = &[
+    choice("left", "Left side", "왼쪽"),
+    choice("right", "Right side", "오른쪽"),
+];
 
 fn seoul() -> Catalog {
     let services = vec![
@@ -255,6 +286,7 @@ fn seoul() -> Catalog {
                     datatype_description: "Width in centimetres, e.g. 30",
                     order: 1,
                     description: "How wide is the hole?",
+                    description_ko: "구멍의 폭은 얼마인가요?",
                     values: &[],
                 },
                 Attribute {
@@ -265,11 +297,8 @@ fn seoul() -> Catalog {
                     datatype_description: "One of the listed lanes",
                     order: 2,
                     description: "Where on the road is it?",
-                    values: &[
-                        ("sidewalk", "Sidewalk"),
-                        ("bus_lane", "Bus lane"),
-                        ("car_lane", "Car lane"),
-                    ],
+                    description_ko: "도로의 어디에 있나요?",
+                    values: LANES,
                 },
             ],
             deadline: Deadline::Hours { hours: 24 },
@@ -292,6 +321,7 @@ fn seoul() -> Catalog {
                     datatype_description: "As written on the plate, e.g. 12가3456",
                     order: 1,
                     description: "Licence plate",
+                    description_ko: "차량 번호",
                     values: &[],
                 },
                 Attribute {
@@ -302,6 +332,7 @@ fn seoul() -> Catalog {
                     datatype_description: "ISO-8601 with a zone, e.g. 2026-03-02T08:00:00+09:00",
                     order: 2,
                     description: "When did you see it?",
+                    description_ko: "언제 보셨나요?",
                     values: &[],
                 },
             ],
@@ -325,6 +356,7 @@ fn seoul() -> Catalog {
                     datatype_description: "",
                     order: 1,
                     description: "Do not touch fallen lamp posts or cables; call 119 if wires are exposed.",
+                    description_ko: "쓰러진 가로등이나 전선을 만지지 마세요. 전선이 드러나 있으면 119에 전화하세요.",
                     values: &[],
                 },
                 Attribute {
@@ -335,12 +367,8 @@ fn seoul() -> Catalog {
                     datatype_description: "One or more of the listed problems",
                     order: 2,
                     description: "What is wrong with it?",
-                    values: &[
-                        ("out", "Light is out"),
-                        ("flicker", "Flickering"),
-                        ("day_on", "On during the day"),
-                        ("damaged", "Post damaged"),
-                    ],
+                    description_ko: "어떤 문제가 있나요?",
+                    values: LAMP_PROBLEMS,
                 },
                 Attribute {
                     variable: true,
@@ -350,6 +378,7 @@ fn seoul() -> Catalog {
                     datatype_description: "Facing the road number plate",
                     order: 3,
                     description: "Which side of the street?",
+                    description_ko: "길의 어느 쪽인가요?",
                     values: SIDES,
                 },
             ],
@@ -372,6 +401,7 @@ fn seoul() -> Catalog {
                 datatype_description: "Up to 4,000 characters",
                 order: 1,
                 description: "What was dumped, and how much?",
+                description_ko: "무엇이 얼마나 버려져 있나요?",
                 values: &[],
             }],
             deadline: Deadline::SameDay { cutoff_hour: 18 },
@@ -557,6 +587,20 @@ mod tests {
         }
         for s in &c.services {
             assert!(c.department(s.department).is_some(), "{}", s.code);
+        }
+    }
+
+    /// The citizen page speaks Korean first: every question and choice a
+    /// reporter reads has its Korean text, and no Korean text is the English one.
+    #[test]
+    fn every_question_and_choice_reads_in_korean() {
+        let hangul = |t: &str| t.chars().any(|c| ('가'..='힣').contains(&c));
+        for a in Catalog::seoul().services.iter().flat_map(|s| &s.attributes) {
+            assert!(hangul(a.description_ko), "{}: {}", a.code, a.description_ko);
+            for c in a.values {
+                assert!(hangul(c.name_ko), "{}.{}: {}", a.code, c.key, c.name_ko);
+                assert!(!hangul(c.name), "{}.{}: {}", a.code, c.key, c.name);
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{Catalog, Datatype, Service};
+use crate::catalog::{Catalog, Choice, Datatype, Service};
 use crate::model::{AttributeValue, Filing, Reporter, iso, parse_iso};
 
 /// Longest description Open311 allows.
@@ -292,7 +292,7 @@ pub fn attributes(
             return Err(FieldError::new(field, "takes one value"));
         }
         let first = values[0];
-        let key_ok = |v: &str| a.values.iter().any(|(k, _)| *k == v);
+        let key_ok = |v: &str| a.values.iter().any(|c| c.key == v);
         let value = match a.datatype {
             Datatype::String | Datatype::Text => {
                 let max = if a.datatype == Datatype::String {
@@ -349,8 +349,8 @@ pub fn attributes(
     Ok(out)
 }
 
-fn not_a_key(value: &str, values: &[(&str, &str)]) -> String {
-    let keys: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+fn not_a_key(value: &str, values: &[Choice]) -> String {
+    let keys: Vec<&str> = values.iter().map(|c| c.key).collect();
     format!("'{value}' is not one of {}", keys.join(", "))
 }
 

@@ -196,7 +196,9 @@ pub fn service_definition(service: &Service) -> Node {
                         items: a
                             .values
                             .iter()
-                            .map(|(k, n)| Node::Object(vec![("key", text(*k)), ("name", text(*n))]))
+                            .map(|c| {
+                                Node::Object(vec![("key", text(c.key)), ("name", text(c.name))])
+                            })
                             .collect(),
                     },
                 ),

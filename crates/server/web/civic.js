@@ -9,6 +9,7 @@
       'citizen.title': '민원 신고', 'staff.title': '민원 처리',
       'signin.title': '로그인', 'signin.email': '이메일', 'signin.password': '비밀번호', 'signin.name': '이름 (가입 시)',
       'signin.submit': '로그인', 'signin.register': '가입',
+      'signin.why': '신고를 보내려면 로그인하거나 가입하세요. 작성한 내용은 그대로 있습니다.',
       'file.title': '새 민원', 'file.service': '종류', 'file.description': '내용', 'file.pin': '지도를 눌러 위치를 고르세요.',
       'file.photo': '사진 (JPEG/PNG, 5MB 이하)', 'file.anonymous': '담당자에게도 익명', 'file.submit': '신고하기',
       'file.filed': '접수되었습니다: 민원 #', 'file.nopin': '위치를 지도에서 골라 주세요.', 'file.nearby': '근처에 같은 민원이 있습니다:',
@@ -31,6 +32,7 @@
       'citizen.title': 'Report a problem', 'staff.title': 'Complaint desk',
       'signin.title': 'Sign in', 'signin.email': 'Email', 'signin.password': 'Password', 'signin.name': 'Name (to register)',
       'signin.submit': 'Sign in', 'signin.register': 'Register',
+      'signin.why': 'Sign in or register to send your report; what you wrote is kept.',
       'file.title': 'New complaint', 'file.service': 'Kind', 'file.description': 'What is wrong', 'file.pin': 'Click the map to place the pin.',
       'file.photo': 'Photo (JPEG/PNG, up to 5 MB)', 'file.anonymous': 'Anonymous to staff too', 'file.submit': 'Send',
       'file.filed': 'Received: complaint #', 'file.nopin': 'Choose the place on the map.', 'file.nearby': 'Similar open complaints nearby:',
@@ -206,18 +208,18 @@
     box.replaceChildren();
     for (const a of (service ? service.attributes : []).slice().sort((x, y) => x.order - y.order)) {
       const label = document.createElement('label');
-      label.textContent = a.description + (a.required ? ' *' : '') + ' ';
+      label.textContent = (lang === 'ko' ? a.description_ko : a.description) + (a.required ? ' *' : '') + ' ';
       if (!a.variable) { label.className = 'muted'; box.append(label); continue; }
       let input;
       if (a.datatype === 'singlevaluelist') {
         input = document.createElement('select');
-        input.append(new Option('', ''), ...a.values.map(([k, n]) => new Option(n, k)));
+        input.append(new Option('', ''), ...a.values.map((c) => new Option(lang === 'ko' ? c.name_ko : c.name, c.key)));
       } else if (a.datatype === 'multivaluelist') {
         input = document.createElement('span');
-        for (const [k, n] of a.values) {
+        for (const choice of a.values) {
           const c = document.createElement('label'); c.className = 'check';
-          const box2 = document.createElement('input'); box2.type = 'checkbox'; box2.value = k; box2.dataset.multi = a.code;
-          c.append(box2, ` ${n}`); input.append(c);
+          const box2 = document.createElement('input'); box2.type = 'checkbox'; box2.value = choice.key; box2.dataset.multi = a.code;
+          c.append(box2, ` ${lang === 'ko' ? choice.name_ko : choice.name}`); input.append(c);
         }
       } else if (a.datatype === 'text') {
         input = document.createElement('textarea');
@@ -273,27 +275,15 @@
       return li;
     }));
   }
+  // Anyone sees the map and fills in a report; sending it asks the sender to
+  // sign in (or register), and the report goes as soon as they have.
   function citizen() {
-    const start = async () => {
-      $('#file').hidden = false; $('#mine').hidden = false;
-      fillServices();
-      await Promise.all([loadLayers(), loadMine()]);
-    };
-    refresh = () => { drawMap(); if (!$('#mine').hidden) loadMine().catch(() => {}); };
-    bindSignin(start);
-    $('#service').addEventListener('change', () => { renderAttributes(); showNearby().catch(() => {}); });
-    $('#civic-map').addEventListener('click', (ev) => {
-      const canvas = ev.currentTarget; const r = canvas.getBoundingClientRect();
-      map.pin = unproject(canvas, (ev.clientX - r.left) * (canvas.width / r.width), (ev.clientY - r.top) * (canvas.height / r.height));
-      $('#pin').textContent = `${map.pin[0].toFixed(5)}, ${map.pin[1].toFixed(5)}`;
-      drawMap();
-      showNearby().catch(() => {});
-    });
-    $('#file-form').addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const form = ev.currentTarget;
-      $('#file-error').textContent = ''; $('#file-ok').textContent = '';
-      if (!map.pin) { $('#file-error').textContent = t('file.nopin'); return; }
+    let signed = false;
+    let waiting = false;
+    const showMine = async () => { $('#mine').hidden = false; await loadMine(); };
+    refresh = () => { drawMap(); if (signed) loadMine().catch(() => {}); };
+    const send = async () => {
+      const form = $('#file-form');
       try {
         const filed = await api('POST', '/api/v1/complaints', {
           service_code: form.service_code.value, lat: map.pin[0], long: map.pin[1],
@@ -305,11 +295,36 @@
           await api('POST', `/api/v1/complaints/${id}/photos`, data);
         }
         $('#file-ok').textContent = `${t('file.filed')}${id}${filed.held_for_moderation ? ` — ${t('file.held')}` : ''}`;
-        form.reset(); map.pin = null; renderAttributes();
+        form.reset(); map.pin = null; $('#pin').textContent = ''; renderAttributes();
         await Promise.all([loadLayers(), loadMine()]);
       } catch (e) { $('#file-error').textContent = e.message; }
+    };
+    fillServices();
+    loadLayers().catch((e) => { $('#file-error').textContent = e.message; });
+    bindSignin(async () => {
+      signed = true;
+      await showMine().catch(() => {});
+      if (waiting) { waiting = false; await send(); }
     });
-    signedIn().then((me) => { if (me) { $('#signin').hidden = true; start(); } });
+    $('#service').addEventListener('change', () => { renderAttributes(); showNearby().catch(() => {}); });
+    $('#civic-map').addEventListener('click', (ev) => {
+      const canvas = ev.currentTarget; const r = canvas.getBoundingClientRect();
+      map.pin = unproject(canvas, (ev.clientX - r.left) * (canvas.width / r.width), (ev.clientY - r.top) * (canvas.height / r.height));
+      $('#pin').textContent = `${map.pin[0].toFixed(5)}, ${map.pin[1].toFixed(5)}`;
+      drawMap();
+      showNearby().catch(() => {});
+    });
+    $('#file-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      $('#file-error').textContent = ''; $('#file-ok').textContent = '';
+      if (!map.pin) { $('#file-error').textContent = t('file.nopin'); return; }
+      if (signed) { await send(); return; }
+      waiting = true;
+      $('#signin').hidden = false;
+      $('#signin').scrollIntoView({ block: 'center' });
+      $('#signin-form [name=email]').focus();
+    });
+    signedIn().then((me) => { if (me) { signed = true; showMine().catch(() => {}); } });
   }
 
   // --------------------------------------------------------------- staff --
