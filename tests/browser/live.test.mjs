@@ -158,6 +158,8 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     const row = page.locator('#stop-panel .departure[data-realtime="true"]').first();
     assert.equal(await row.locator('.live-icon').count(), 1, 'a real-time row carries the live icon');
     assert.match(await row.locator('.mins').textContent(), /min|Now/);
+    // Where its bus is, as Seoul's displays say it.
+    assert.match(await row.locator('.stops-away').textContent(), /^(1 stop|\d+ stops) away$/);
     const href = await page.getAttribute('#panel-board', 'href');
     // The panel is the drawn stop: a platform's station.
     const station = stations.find((f) => f.properties.platforms.includes(target.stop_id));
@@ -300,6 +302,7 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     const row = board.locator('.row[data-realtime="true"]').first();
     assert.equal(await row.locator('.live-icon').count(), 1);
     assert.match(await row.textContent(), /실시간/);
+    assert.match(await row.locator('.stops-away').textContent(), /^\d+번째 전$/);
     assert.match(await row.locator('.mins').textContent(), /분|곧 도착/);
     const badge = await row.locator('.badge').textContent();
     assert.ok(target.board.items.some((i) => (i.route_short_name || i.route_id) === badge), `badge ${badge}`);
@@ -309,6 +312,7 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     await board.click('.lang button[data-lang="en"]');
     assert.equal((await board.textContent('#kicker')).trim(), 'Next arrivals');
     assert.match(await board.locator('.row[data-realtime="true"]').first().textContent(), /Live/);
+    assert.match(await board.locator('.row[data-realtime="true"] .stops-away').first().textContent(), /^\d+ stops? away$/);
     await board.setViewportSize({ width: 390, height: 844 });
     await board.screenshot({ path: path.join(OUT, 'board-phone.png') });
 

@@ -267,6 +267,8 @@ async fn live_views(
         if let Some(item) = items.iter().find(|i| i["vehicle_id"] == vehicle) {
             assert_eq!(item["realtime"], true, "{item}");
             assert!(item["expected_range"].is_array());
+            // The vehicle is heading to this stop: it is its next one.
+            assert_eq!(item["stops_away"], 1, "{item}");
             predicted += 1;
         }
         // In the order they are expected.

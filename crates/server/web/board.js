@@ -25,6 +25,7 @@
       early: '{n}분 빠름',
       onTime: '정시',
       vehicle: '차량 {id}',
+      stopsAway: '{n}번째 전',
       tomorrow: '내일',
       stopId: '정류장 번호 {id}',
       connected: '실시간 연결됨 · {time} 갱신',
@@ -56,6 +57,8 @@
       early: '{n} min early',
       onTime: 'On time',
       vehicle: 'Vehicle {id}',
+      stopsAway: '{n} stops away',
+      stopAway: '1 stop away',
       tomorrow: 'tomorrow',
       stopId: 'Stop {id}',
       connected: 'Live · updated {time}',
@@ -171,6 +174,11 @@
     return m ? [m[1], h('small', null, m[2])] : t('min', { n: mins });
   }
 
+  // Where the bus is, as Seoul's displays say it: how many stops before this one.
+  function stopsAway(n) {
+    return n === 1 && lang === 'en' ? t('stopAway') : t('stopsAway', { n });
+  }
+
   function delayOf(it) {
     const s = Number(it.delay_s);
     if (!it.realtime || !Number.isFinite(s)) return null;
@@ -224,6 +232,7 @@
             h('span', { class: 'headsign' }, it.headsign || ''),
             h('span', { class: 'sub' },
               h('span', { class: rt ? 'tag live' : 'tag' }, rt ? t('live') : t('scheduled')),
+              it.stops_away > 0 ? h('span', { class: 'stops-away' }, stopsAway(it.stops_away)) : null,
               delay ? h('span', { class: delay.cls }, delay.text) : null,
               it.platform_code ? h('span', null, `#${it.platform_code}`) : null,
               h('span', { class: 'clock-sm' }, clock),

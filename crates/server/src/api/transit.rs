@@ -642,6 +642,10 @@ pub struct DepartureDto {
     delay_s: i64,
     /// Earliest and latest likely arrival (10th and 90th percentiles), RFC 3339.
     expected_range: Option<[String; 2]>,
+    /// How many stops the vehicle still has to reach up to this one, this
+    /// one included (Seoul's "n번째 전"): 1 when this is its next stop.
+    /// Without a prediction, absent.
+    stops_away: Option<u32>,
     /// The vehicle serving the trip, when it reports.
     vehicle_id: Option<String>,
 }
@@ -750,6 +754,9 @@ pub fn departure_board(
                     expected: rfc3339(expected),
                     delay_s: prediction.map_or(0, |p| (p.arrival - p.scheduled).round() as i64),
                     expected_range: prediction.map(|p| [rfc3339(at(p.p10)), rfc3339(at(p.p90))]),
+                    stops_away: prediction
+                        .zip(run.and_then(|r| r.predictions.first()))
+                        .map(|(p, next)| p.stop_index - next.stop_index + 1),
                     vehicle_id: run.map(|r| r.vehicle_id.clone()),
                 },
             ))
