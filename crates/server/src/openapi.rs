@@ -8,7 +8,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cityos", description = "An open smart-city platform: transit network, accounts and operations. Every error is `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
+    info(title = "cityos", description = "An open smart-city platform: the transit network, live buses and predictions (BIS), traffic and incidents (TOPIS), the smart transportation card, and citizens' complaints (with Open311 GeoReport v2). Every error is `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
     paths(
         system::health, system::metrics, system::ui_config,
         transit::network_summary, transit::agencies, transit::routes, transit::routes_geojson, transit::route,
