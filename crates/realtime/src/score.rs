@@ -399,15 +399,17 @@ fn hindsight(
         .collect();
     let mut out = Vec::new();
     // cityos's samples of one run at one moment come in stop order from
-    // its next stop: (predicted and actual next arrival, the stop reached,
-    // the medians summed that far: NaN once a link has none).
-    let mut from: Option<(f64, Option<f64>, u32, f64)> = None;
+    // its next stop: ((run, moment), predicted and actual next arrival, the
+    // stop reached, the medians summed that far: NaN once a link has none).
+    let mut from: Option<((u32, i64), f64, Option<f64>, u32, f64)> = None;
     for s in samples.iter().filter(|s| s.method == Method::Cityos as u8) {
         if s.stop_index == s.next_stop {
             let arrived = actual.get(&(s.run, s.stop_index)).copied();
-            from = Some((s.predicted, arrived, s.stop_index, 0.0));
+            from = Some(((s.run, s.made_at), s.predicted, arrived, s.stop_index, 0.0));
         }
-        let Some((predicted, arrived, stop, sum)) = from.as_mut() else {
+        let Some((_, predicted, arrived, stop, sum)) =
+            from.as_mut().filter(|f| f.0 == (s.run, s.made_at))
+        else {
             continue;
         };
         let links = links_of(s.run);
