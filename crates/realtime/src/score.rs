@@ -398,27 +398,38 @@ fn hindsight(
         })
         .collect();
     let mut out = Vec::new();
-    // cityos's samples of one run at one moment come in stop order from
-    // its next stop: ((run, moment), predicted and actual next arrival, the
-    // stop reached, the medians summed that far: NaN once a link has none).
-    let mut from: Option<((u32, i64), f64, Option<f64>, u32, f64)> = None;
+    // cityos's samples of one run at one moment come in stop order from its next stop.
+    struct From {
+        /// (run, moment) the sums belong to.
+        key: (u32, i64),
+        /// cityos's and the actual arrival at the next stop.
+        predicted: f64,
+        arrived: Option<f64>,
+        /// The stop reached and the medians summed that far (NaN once a link has none).
+        stop: u32,
+        sum: f64,
+    }
+    let mut from: Option<From> = None;
     for s in samples.iter().filter(|s| s.method == Method::Cityos as u8) {
         if s.stop_index == s.next_stop {
-            let arrived = actual.get(&(s.run, s.stop_index)).copied();
-            from = Some(((s.run, s.made_at), s.predicted, arrived, s.stop_index, 0.0));
+            from = Some(From {
+                key: (s.run, s.made_at),
+                predicted: s.predicted,
+                arrived: actual.get(&(s.run, s.stop_index)).copied(),
+                stop: s.stop_index,
+                sum: 0.0,
+            });
         }
-        let Some((_, predicted, arrived, stop, sum)) =
-            from.as_mut().filter(|f| f.0 == (s.run, s.made_at))
-        else {
+        let Some(f) = from.as_mut().filter(|f| f.key == (s.run, s.made_at)) else {
             continue;
         };
         let links = links_of(s.run);
-        while *stop < s.stop_index {
-            let median = links.get(*stop as usize).and_then(|l| medians.get(l));
-            *sum += median.copied().unwrap_or(f64::NAN);
-            *stop += 1;
+        while f.stop < s.stop_index {
+            let median = links.get(f.stop as usize).and_then(|l| medians.get(l));
+            f.sum += median.copied().unwrap_or(f64::NAN);
+            f.stop += 1;
         }
-        if *stop != s.stop_index || sum.is_nan() {
+        if f.stop != s.stop_index || f.sum.is_nan() {
             continue;
         }
         let floor = s.made_at as f64;
@@ -432,9 +443,9 @@ fn hindsight(
                 ..*s
             });
         };
-        push(Method::HindsightLinks, *predicted + *sum);
-        if let Some(arrived) = *arrived {
-            push(Method::HindsightAll, arrived + *sum);
+        push(Method::HindsightLinks, f.predicted + f.sum);
+        if let Some(arrived) = f.arrived {
+            push(Method::HindsightAll, arrived + f.sum);
         }
     }
     out
