@@ -139,6 +139,37 @@ fn a_csv_recording_replays_with_snapshots_every_30_seconds() {
     );
     assert!(stderr.contains("1 rows skipped"), "{stderr}");
     check_snapshots(&snaps, &positions);
+
+    // Everything the replay learned is kept in the store, its last minutes
+    // included, for the next replay or server on the same store to start from.
+    let network = cityos_transit::load_network(&feed, &|_| {}).unwrap().0;
+    let mut engine = cityos_realtime::Engine::new(&network, cityos_realtime::Config::default());
+    // As the server does: snapshots every 30 s retire runs gone quiet.
+    let mut snapshot = positions[0].timestamp.unwrap() / 30 * 30 + 30;
+    for p in &positions {
+        let t = p.timestamp.unwrap();
+        while snapshot < t {
+            engine.expire(snapshot);
+            snapshot += 30;
+        }
+        let _ = engine.ingest(p.view(), t);
+    }
+    let traversals = |h: &cityos_realtime::LearnedHistory| -> f64 {
+        h.links
+            .iter()
+            .flat_map(|(_, _, hours)| hours.iter().map(|hour| hour.3))
+            .sum()
+    };
+    let learned = traversals(&engine.learned_history());
+    assert!(learned > 0.0, "20 minutes of buses teach link times");
+    let db = rusqlite::Connection::open(dir.path().join("data/cityos.db")).unwrap();
+    let body: Vec<u8> = db
+        .query_row("SELECT body FROM realtime_history WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let kept: cityos_realtime::LearnedHistory = postcard::from_bytes(&body).unwrap();
+    assert_eq!(traversals(&kept), learned);
 }
 
 #[test]

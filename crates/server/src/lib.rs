@@ -371,6 +371,7 @@ pub async fn serve(
         .civic
         .clone()
         .map(|desk| tokio::spawn(breach_alerts(desk)));
+    let keeper = state.clone();
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -379,6 +380,9 @@ pub async fn serve(
     .await;
     watcher.abort();
     live.abort();
+    // What was learned since the last periodic save outlives the process
+    // (and a replay's last minutes reach the next replay into the same store).
+    realtime::save_history(&keeper).await;
     if let Some(alerts) = alerts {
         alerts.abort();
     }
