@@ -138,6 +138,8 @@ struct Vehicle {
     run: u32,
     /// Consecutive jump rejections (see [`Engine::ingest`]).
     jumps: u8,
+    /// Consecutive fixes on its run's shape but behind it (see [`STRAYS_BEFORE_RELOCATE`]).
+    strays: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +196,14 @@ const BACKTRACK_M: f32 = 50.0;
 /// Consecutive "impossible jumps" after which the new place is believed and
 /// the old fix taken as the outlier, so one bad fix cannot lock a vehicle out.
 const JUMPS_BEFORE_RESET: u8 = 3;
+/// Consecutive fixes on a run's own shape but well behind where the run
+/// was placed, after which the run is placed again from scratch. A vehicle
+/// that reports its next trip while waiting where that trip's shape passes
+/// twice (WMATA's buses lay over beside an early street of their route) is
+/// placed at the wrong pass; when it then drives the trip from its start,
+/// every fix is "behind", and without this it would go unpredicted until
+/// its run expired.
+const STRAYS_BEFORE_RELOCATE: u8 = 3;
 /// Link traversals that end within this long of their vehicle's first
 /// accepted position are not learned from. They are a length-biased sample:
 /// when the engine (or a vehicle) has been watched for only a minute, the
@@ -384,9 +394,26 @@ impl<N: Deref<Target = Network>> Engine<N> {
         // Locate on the shape: near and ahead of the run's last place, or,
         // for a new run, the place that best fits the timetable.
         let off_route = self.config.off_route_m;
-        let run_state = existing.map(|r| &self.runs[r as usize]);
-        let projection = match run_state {
-            Some(run) => self.locate_on_run(run, p.latitude, p.longitude, t),
+        let on_run = existing
+            .and_then(|r| self.locate_on_run(&self.runs[r as usize], p.latitude, p.longitude, t));
+        let (mut existing, mut relocated, mut strays) = (existing, None, 0);
+        if let (Some(r), Some(v), None) = (existing, vehicle, on_run) {
+            let d = self.runs[r as usize].d;
+            let behind = line
+                .candidates(x, y, 16)
+                .iter()
+                .any(|c| c.offset <= off_route && c.along < d - BACKTRACK_M);
+            if behind {
+                strays = self.vehicles[v as usize].strays + 1;
+                if strays < STRAYS_BEFORE_RELOCATE {
+                    self.vehicles[v as usize].strays = strays;
+                    return Err(Rejection::OffRoute);
+                }
+                (relocated, existing, strays) = (Some(r), None, 0);
+            }
+        }
+        let projection = match existing {
+            Some(_) => on_run,
             None => {
                 let expected = self.scheduled_distance(trip, pattern, origin, t);
                 line.candidates(x, y, 16)
@@ -420,10 +447,14 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     speed: p.speed,
                     run: NONE,
                     jumps: 0,
+                    strays: 0,
                 });
                 v
             }
         };
+        if let Some(r) = relocated {
+            self.retire_run(r);
+        }
         let r = match existing {
             Some(r) => r,
             None => self.start_run(trip, date, date_key, pattern, origin, v),
@@ -441,6 +472,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
             vehicle.speed = p.speed;
             vehicle.run = r;
             vehicle.jumps = jumps;
+            vehicle.strays = strays;
         }
         let learn_from = self.vehicles[v as usize].first_t + LENGTH_BIAS_WARMUP_S;
         let distance = self.advance_run(r, v, t, along, offset, learn_from);
@@ -717,6 +749,12 @@ impl<N: Deref<Target = Network>> Engine<N> {
             run.live = false;
             self.run_of.remove(&(run.trip, run.date_key));
             self.free_runs.push(r);
+            // The slot will be reused: its vehicle must not point at it, or
+            // its next run would retire whichever run took the slot.
+            let vehicle = &mut self.vehicles[run.vehicle as usize];
+            if vehicle.run == r {
+                vehicle.run = NONE;
+            }
         }
     }
 

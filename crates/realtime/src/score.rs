@@ -283,6 +283,8 @@ pub fn replay_judged(
         let t = p.timestamp.unwrap_or_default();
         while t > next_tick {
             sample(&engine, next_tick, &run_keys, &mut samples, &mut buffer);
+            // As a server does at each snapshot: runs gone quiet are retired.
+            engine.expire(next_tick);
             next_tick += step;
         }
         if let Ok(a) = engine.ingest(p.view(), t) {

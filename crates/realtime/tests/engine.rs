@@ -156,6 +156,77 @@ fn every_rejection_reason_and_no_state_change() {
     engine.ingest(next.view(), next.timestamp.unwrap()).unwrap();
 }
 
+#[test]
+fn a_vehicle_placed_ahead_of_where_it_drives_is_placed_again() {
+    let network = small_city();
+    let positions = morning(&network, 30);
+    let mine = |v: &str| -> Vec<&PositionRecord> {
+        positions.iter().filter(|p| p.vehicle_id == v).collect()
+    };
+    let pings = positions
+        .iter()
+        .map(|p| mine(&p.vehicle_id))
+        .find(|pings| pings.len() > 40)
+        .unwrap();
+    let t0 = pings[0].timestamp.unwrap();
+    // It first reports, before it starts, from a place far along its trip
+    // (a layover spot beside a later street of its route)...
+    let mut early = pings[40].clone();
+    early.timestamp = Some(t0 - 400);
+    let mut engine = Engine::new(&network, Config::default());
+    let far = engine.ingest(early.view(), t0 - 400).unwrap().distance_m;
+    // ...then drives the trip from its start: every fix is behind that
+    // place. Two are refused; the third places the run again, where it is.
+    for p in &pings[..2] {
+        let t = p.timestamp.unwrap();
+        assert_eq!(engine.ingest(p.view(), t), Err(Rejection::OffRoute));
+    }
+    let placed = engine
+        .ingest(pings[2].view(), pings[2].timestamp.unwrap())
+        .unwrap();
+    assert!(
+        placed.distance_m < far - 500.0,
+        "{placed:?}, first at {far} m"
+    );
+    for p in &pings[3..] {
+        engine.ingest(p.view(), p.timestamp.unwrap()).unwrap();
+    }
+    let now = pings.last().unwrap().timestamp.unwrap();
+    assert_eq!(engine.runs(now).count(), 1);
+}
+
+#[test]
+fn a_vehicle_back_after_its_run_expired_leaves_other_runs_alone() {
+    let network = small_city();
+    let positions = morning(&network, 30);
+    let x = &positions[0];
+    let t0 = x.timestamp.unwrap();
+    let mut engine = Engine::new(&network, Config::default());
+    engine.ingest(x.view(), t0).unwrap();
+    // X goes quiet; its run expires and its slot is free.
+    engine.expire(t0 + 400);
+    assert_eq!(engine.runs(t0 + 400).count(), 0);
+    // Y starts a run (in that slot), then X reports again on a new one.
+    let y = positions
+        .iter()
+        .find(|p| p.vehicle_id != x.vehicle_id && p.timestamp.unwrap() > t0 + 400)
+        .unwrap();
+    let ty = y.timestamp.unwrap();
+    engine.ingest(y.view(), ty).unwrap();
+    let back = positions
+        .iter()
+        .find(|p| p.vehicle_id == x.vehicle_id && p.timestamp.unwrap() > ty)
+        .unwrap();
+    let now = back.timestamp.unwrap();
+    engine.ingest(back.view(), now).unwrap();
+    let live: Vec<&str> = engine
+        .runs(now)
+        .filter_map(|r| engine.vehicle_id(r.id))
+        .collect();
+    assert!(live.contains(&y.vehicle_id.as_str()), "{live:?}");
+    assert!(live.contains(&x.vehicle_id.as_str()), "{live:?}");
+}
+
 /// One small city and its morning, shared by the property test's cases.
 fn shared_city() -> &'static (Network, Vec<PositionRecord>) {
     static CITY: std::sync::OnceLock<(Network, Vec<PositionRecord>)> = std::sync::OnceLock::new();
