@@ -397,7 +397,10 @@ impl<N: Deref<Target = Network>> Engine<N> {
         let on_run = existing
             .and_then(|r| self.locate_on_run(&self.runs[r as usize], p.latitude, p.longitude, t));
         let (mut existing, mut relocated, mut strays) = (existing, None, 0);
-        if let (Some(r), Some(v), None) = (existing, vehicle, on_run) {
+        if let (Some(r), Some(v), None) = (existing, vehicle, on_run)
+            && (self.runs[r as usize].detector.next_stop() as usize) < pat.stop_dist.len()
+        {
+            // (A run that has reached its last stop is done, not misplaced.)
             let d = self.runs[r as usize].d;
             let behind = line
                 .candidates(x, y, 16)
