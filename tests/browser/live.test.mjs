@@ -303,6 +303,9 @@ describe('cityos live city', { timeout: 240_000 }, () => {
     assert.equal(await row.locator('.live-icon').count(), 1);
     assert.match(await row.textContent(), /실시간/);
     assert.match(await row.locator('.stops-away').textContent(), /^\d+번째 전$/);
+    // Step-free vehicles are marked, with what the mark means.
+    const stepFree = board.locator('.row .step-free').first();
+    assert.equal(await stepFree.getAttribute('title'), '저상 · 휠체어 탑승 가능');
     assert.match(await row.locator('.mins').textContent(), /분|곧 도착/);
     const badge = await row.locator('.badge').textContent();
     assert.ok(target.board.items.some((i) => (i.route_short_name || i.route_id) === badge), `badge ${badge}`);

@@ -259,7 +259,7 @@ async fn live_views(
     let boards = vehicles
         .iter()
         .filter_map(|v| Some((v["next_stop_id"].as_str()?, v["vehicle_id"].as_str()?)));
-    let mut predicted = 0;
+    let (mut predicted, mut step_free) = (0, 0);
     for (stop, vehicle) in boards.take(10) {
         let board = get_json(router, &format!("/api/v1/stops/{stop}/departures?limit=50")).await;
         assert!(board["realtime_at"].as_i64().unwrap() > 0);
@@ -271,6 +271,17 @@ async fn live_views(
             assert_eq!(item["stops_away"], 1, "{item}");
             predicted += 1;
         }
+        // The generated city's timetable says which vehicles take a wheelchair.
+        assert!(
+            items
+                .iter()
+                .all(|i| i["wheelchair_accessible"].is_boolean()),
+            "{items:?}"
+        );
+        step_free += items
+            .iter()
+            .filter(|i| i["wheelchair_accessible"] == true)
+            .count();
         // In the order they are expected.
         let expected: Vec<&str> = items
             .iter()
@@ -279,6 +290,7 @@ async fn live_views(
         assert!(expected.windows(2).all(|w| w[0] <= w[1]), "{expected:?}");
     }
     assert!(predicted > 0, "no board showed the vehicle heading to it");
+    assert!(step_free > 0, "no step-free departure on ten boards");
 
     // Road speeds as GeoJSON with TOPIS's congestion levels.
     let roads = get_json(router, "/api/v1/roads/speeds.geojson").await;

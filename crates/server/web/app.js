@@ -178,6 +178,7 @@
       'dep.onTime': '정시',
       'dep.vehicle': '차량 {id}',
       'dep.stopsAway': '{n}번째 전',
+      'dep.stepFree': '저상 · 휠체어 탑승 가능',
       'dep.showVehicle': '지도에서 차량 보기',
       'panel.board': '정류장 안내판',
       'panel.boardTitle': '이 정류장의 안내판을 새 창에서 엽니다',
@@ -363,6 +364,7 @@
       'dep.onTime': 'On time',
       'dep.vehicle': 'Vehicle {id}',
       'dep.stopsAway': '{n} stops away',
+      'dep.stepFree': 'Step-free: takes a wheelchair',
       'dep.stopAway': '1 stop away',
       'dep.showVehicle': 'Show the vehicle on the map',
       'panel.board': 'Stop board',
@@ -1678,6 +1680,7 @@
           h('span', { class: 'dep-sub' },
             rt ? null : h('span', { class: 'sched-tag' }, t('dep.scheduled')),
             it.stops_away > 0 ? h('span', { class: 'stops-away' }, it.stops_away === 1 && lang === 'en' ? t('dep.stopAway') : t('dep.stopsAway', { n: it.stops_away })) : null,
+            it.wheelchair_accessible ? h('span', { class: 'step-free', title: t('dep.stepFree'), 'aria-label': t('dep.stepFree') }, '♿') : null,
             delay ? h('span', { class: `delay ${delay.cls}` }, delay.text) : null,
             vid ? h('button', {
               type: 'button', class: 'veh-link', title: t('dep.showVehicle'),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::GenerateError;
 use crate::date;
-use crate::network::{BUS_AGENCY, METRO_AGENCY, Network};
+use crate::network::{BUS_AGENCY, Kind, METRO_AGENCY, Network};
 use crate::schedule::{self, CalendarDate, DayType, Service, Trip};
 
 /// Bytes buffered before a write to the file.
@@ -362,6 +362,13 @@ fn write_feed_info(dir: &Path, services: &[Service], meta: &FeedMeta) -> Result<
     s.finish()
 }
 
+/// Whether the vehicle of a trip takes a wheelchair: every subway train
+/// (Seoul's stations are step-free), and two in three buses of a route, as
+/// Seoul's city buses are about two-thirds low-floor.
+fn step_free(kind: Kind, vehicle: u32) -> bool {
+    kind == Kind::Subway || vehicle % 3 != 2
+}
+
 /// trips.txt and stop_times.txt in one pass over the trips.
 fn write_trips(
     dir: &Path,
@@ -397,7 +404,7 @@ fn write_trips(
     let mut tr = Sink::create(
         dir,
         "trips.txt",
-        "route_id,service_id,trip_id,trip_headsign,direction_id,block_id,shape_id",
+        "route_id,service_id,trip_id,trip_headsign,direction_id,block_id,shape_id,wheelchair_accessible",
     )?;
     let mut st = Sink::create(
         dir,
@@ -442,7 +449,11 @@ fn write_trips(
         push_u64(b, u64::from(trip.vehicle) + 1);
         b.push(b',');
         field(b, &pat.shape_id);
-        b.push(b'\n');
+        b.extend_from_slice(if step_free(route.kind, trip.vehicle) {
+            b",1\n"
+        } else {
+            b",2\n"
+        });
         tr.maybe_flush()?;
 
         schedule::trip_times(route.kind, pat, service.day, trip.dep, &mut times);

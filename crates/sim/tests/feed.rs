@@ -244,6 +244,8 @@ fn check_feed(dir: &Path, summary: &CitySummary) -> BTreeMap<&'static str, Table
     assert_eq!(trips.rows.len(), summary.trips);
     let mut trip_route = HashMap::new();
     let mut trip_shape = HashMap::new();
+    // (subway?) → [trips not step-free, step-free].
+    let mut step_free: HashMap<bool, [usize; 2]> = HashMap::new();
     for r in &trips.rows {
         let get = |c: &str| &r[trips.idx(c)];
         assert!(kind.contains_key(get("route_id")));
@@ -251,9 +253,23 @@ fn check_feed(dir: &Path, summary: &CitySummary) -> BTreeMap<&'static str, Table
         assert!(shape_len.contains_key(get("shape_id")));
         assert!(matches!(get("direction_id"), "0" | "1"));
         assert!(!get("block_id").is_empty() && !get("trip_headsign").is_empty());
+        // Every train takes a wheelchair; buses say which do.
+        let wheelchair = get("wheelchair_accessible");
+        assert!(matches!(wheelchair, "1" | "2"), "{wheelchair}");
+        let counts = step_free
+            .entry(kind[get("route_id")].as_str() == "subway")
+            .or_insert([0, 0]);
+        counts[usize::from(wheelchair == "1")] += 1;
         trip_route.insert(get("trip_id").to_owned(), get("route_id").to_owned());
         trip_shape.insert(get("trip_id").to_owned(), get("shape_id").to_owned());
     }
+
+    assert_eq!(step_free[&true][0], 0, "every train is step-free");
+    let [steps, low_floor] = step_free[&false];
+    assert!(
+        low_floor > steps && steps > 0,
+        "{low_floor} low-floor bus trips, {steps} not"
+    );
 
     // stop_times.txt: contiguous per trip, monotone, on platforms or stops.
     let st = &t["stop_times.txt"];

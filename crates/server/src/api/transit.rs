@@ -646,6 +646,9 @@ pub struct DepartureDto {
     /// one included (Seoul's "n번째 전"): 1 when this is its next stop.
     /// Without a prediction, absent.
     stops_away: Option<u32>,
+    /// Whether the trip's vehicle takes a wheelchair (a low-floor bus), as
+    /// the timetable says (GTFS `wheelchair_accessible`); absent when it does not say.
+    wheelchair_accessible: Option<bool>,
     /// The vehicle serving the trip, when it reports.
     vehicle_id: Option<String>,
 }
@@ -757,6 +760,11 @@ pub fn departure_board(
                     stops_away: prediction
                         .zip(run.and_then(|r| r.predictions.first()))
                         .map(|(p, next)| p.stop_index - next.stop_index + 1),
+                    wheelchair_accessible: match d.trips.wheelchair[trip] {
+                        1 => Some(true),
+                        2 => Some(false),
+                        _ => None,
+                    },
                     vehicle_id: run.map(|r| r.vehicle_id.clone()),
                 },
             ))
