@@ -273,7 +273,10 @@ impl TravelModel {
     /// traversal clipped to the current expectation × e^(±1.345·spread):
     /// Huber's M-estimator with its usual 95%-efficiency constant, so one
     /// bus held at a stop for ten minutes moves a link's estimate by a
-    /// bounded amount instead of doubling it.
+    /// bounded amount instead of doubling it. The spread around that mean,
+    /// which sets the predictions' p10 and p90, is taken from the traversals
+    /// as they were: buses that are held are what the range must cover
+    /// (clipped, it covered 72–75% of WMATA's arrivals instead of 80%).
     ///
     /// `slot` is when the traversal started, for history by time of day
     /// and day type.
@@ -314,8 +317,9 @@ impl TravelModel {
             } else {
                 seconds
             };
+            // Mean of the clipped traversals; second moment of the real ones.
             for (memory, rate) in state.memories.iter_mut().zip(self.rates) {
-                memory.add(t, learned, rate);
+                memory.add_pair(t, learned, seconds * seconds, rate);
             }
             if let Some(slot) = slot {
                 self.first_date = self.first_date.min(slot.date);
@@ -592,6 +596,21 @@ mod tests {
         let (w, mean, _) = d.at(100.0, rate);
         assert!((w - 1.5).abs() < 1e-9);
         assert!((mean - (5.0 + 20.0) / 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_link_held_now_and_then_keeps_its_time_but_widens_its_range() {
+        let mut m = TravelModel::new(1);
+        // 60 s traversals, one in five held to ten minutes.
+        for i in 0..50 {
+            let seconds = if i % 5 == 4 { 600.0 } else { 60.0 };
+            m.observe(0, 1000.0 + 60.0 * f64::from(i), seconds, 60.0, 0.3, None);
+        }
+        let e = m.expected(0, 4000.0, 60.0, None);
+        // The holds move the expected time a little (their mean is 168 s)…
+        assert!(e.mean < 100.0, "{e:?}");
+        // …and the range as much as they vary (216 s around their mean).
+        assert!(e.var.sqrt() > 150.0, "{e:?}");
     }
 
     #[test]
