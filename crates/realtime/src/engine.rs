@@ -216,6 +216,10 @@ const STRAYS_BEFORE_RELOCATE: u8 = 3;
 const LENGTH_BIAS_WARMUP_S: i64 = 600;
 /// Times beyond this (about the year 36 800) are not times: refused, or clamped.
 const MAX_TIME: i64 = 1 << 40;
+/// A bus standing this long (seconds) ahead of its timetable is taken to
+/// be holding until the timetable catches up: at a layover spot before its
+/// trip, or at a timepoint. Shorter halts are lights and queues.
+const HOLDING_S: f64 = 120.0;
 /// The standard normal's 90th percentile, for p10/p90 from a variance.
 const Z90: f64 = 1.281_551_565_5;
 
@@ -979,6 +983,13 @@ impl<N: Deref<Target = Network>> Engine<N> {
             let remaining = f64::from(((dist[next] - run.d) / span).clamp(0.0, 1.0));
             let start = if next == 1 && run.d <= dist[0] + self.config.detect.stop_radius_m {
                 leaves()
+            } else if run
+                .detector
+                .halted_since()
+                .is_some_and(|since| at - since as f64 >= HOLDING_S)
+            {
+                // Standing a while ahead of its timetable: holding for it.
+                at.max(self.scheduled_time_at(run, run.d))
             } else {
                 at
             };

@@ -227,6 +227,40 @@ fn a_vehicle_back_after_its_run_expired_leaves_other_runs_alone() {
     assert!(live.contains(&x.vehicle_id.as_str()), "{live:?}");
 }
 
+#[test]
+fn a_bus_standing_ahead_of_its_timetable_is_predicted_to_hold_for_it() {
+    let network = small_city();
+    let positions = morning(&network, 30);
+    let pings: Vec<&PositionRecord> = positions
+        .iter()
+        .filter(|p| p.vehicle_id == positions[0].vehicle_id)
+        .collect();
+    // Where it really was at its 20th ping, it now stands three minutes,
+    // fifteen minutes early (at a layover spot, say).
+    let at = pings[20];
+    let t = at.timestamp.unwrap() - 900;
+    let mut engine = Engine::new(&network, Config::default());
+    for k in 0..7 {
+        let mut p = at.clone();
+        p.timestamp = Some(t + 30 * k);
+        engine.ingest(p.view(), t + 30 * k).unwrap();
+    }
+    let now = t + 180;
+    let info = engine.runs(now).next().unwrap();
+    assert!(
+        info.halted_since.is_some() && info.delay_s < -600.0,
+        "{info:?}"
+    );
+    let mut out = Vec::new();
+    engine.predict(info.id, now, &mut out);
+    // It leaves when its timetable has it there, not now.
+    assert!(
+        out[0].arrival >= now as f64 - info.delay_s,
+        "{:?} {info:?}",
+        out[0]
+    );
+}
+
 /// One small city and its morning, shared by the property test's cases.
 fn shared_city() -> &'static (Network, Vec<PositionRecord>) {
     static CITY: std::sync::OnceLock<(Network, Vec<PositionRecord>)> = std::sync::OnceLock::new();
