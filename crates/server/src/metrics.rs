@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::AppState;
 
@@ -59,47 +59,47 @@ struct DomainMetrics {
 }
 
 impl DomainMetrics {
-    fn register(registry: &mut Registry) -> DomainMetrics {
-        let m = DomainMetrics {
-            card_batches: Counter::default(),
-            card_operations: Counter::default(),
-            card_taps: Family::default(),
-            card_commit_failures: Counter::default(),
-            complaints_open: Family::default(),
-            complaints_overdue: Family::default(),
-        };
-        registry.register(
-            "card_journal_batches",
-            "Group commits written to the card journal",
-            m.card_batches.clone(),
-        );
-        registry.register(
-            "card_operations",
-            "Card operations made durable (repeats excluded)",
-            m.card_operations.clone(),
-        );
-        registry.register(
-            "card_taps",
-            "Taps made durable, by result (accepted or refused)",
-            m.card_taps.clone(),
-        );
-        registry.register(
-            "card_commit_failures",
-            "Card commits that failed; nothing in them was acknowledged (alarm if above 0)",
-            m.card_commit_failures.clone(),
-        );
-        registry.register(
-            "complaints_open",
-            "Complaints filed in the last 90 days and still open, by department",
-            m.complaints_open.clone(),
-        );
-        registry.register(
-            "complaints_overdue",
-            "Open complaints past their deadline, by department",
-            m.complaints_overdue.clone(),
-        );
-        m
+    fn register(r: &mut Registry) -> DomainMetrics {
+        DomainMetrics {
+            card_batches: registered(
+                r,
+                "card_journal_batches",
+                "Group commits written to the card journal",
+            ),
+            card_operations: registered(
+                r,
+                "card_operations",
+                "Card operations made durable (repeats excluded)",
+            ),
+            card_taps: registered(
+                r,
+                "card_taps",
+                "Taps made durable, by result (accepted or refused)",
+            ),
+            card_commit_failures: registered(
+                r,
+                "card_commit_failures",
+                "Card commits that failed; nothing in them was acknowledged (alarm if above 0)",
+            ),
+            complaints_open: registered(
+                r,
+                "complaints_open",
+                "Complaints filed in the last 90 days and still open, by department",
+            ),
+            complaints_overdue: registered(
+                r,
+                "complaints_overdue",
+                "Open complaints past their deadline, by department",
+            ),
+        }
     }
+}
+
+/// A new metric, registered as `name` with `help`, handed back for updating.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// How far back the complaint gauges look: the Open311 listing's default window.
@@ -152,106 +152,68 @@ impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("cityos");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let r = &mut registry;
         let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             duration_histogram,
         );
-        let network_stop_times = Gauge::default();
-        let network_id = Gauge::default();
-        let network_reload_failures = Counter::default();
-        registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
+        r.register(
             "http_request_duration_seconds",
             "Time to answer HTTP requests",
             durations.clone(),
         );
-        registry.register(
-            "network_stop_times",
-            "Stop times in the served transit network",
-            network_stop_times.clone(),
-        );
-        registry.register(
-            "network_id",
-            "Store id of the served transit network",
-            network_id.clone(),
-        );
-        registry.register(
-            "network_reload_failures",
-            "Failed attempts to load the active network from the store",
-            network_reload_failures.clone(),
-        );
-        let positions_accepted = Counter::default();
-        let positions_refused = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "positions_accepted",
-            "Vehicle positions taken in by the real-time engine",
-            positions_accepted.clone(),
-        );
-        registry.register(
-            "positions_rejected",
-            "Vehicle positions refused, by reason",
-            positions_refused.clone(),
-        );
-        let feed_poll_failures = Counter::default();
-        registry.register(
-            "feed_poll_failures",
-            "Failed polls of GTFS-realtime feeds of other systems",
-            feed_poll_failures.clone(),
-        );
-        let domain = DomainMetrics::register(&mut registry);
-        let mqtt_taps = Counter::default();
-        let mqtt_positions = Counter::default();
-        let mqtt_malformed = Counter::default();
-        let mqtt_dropped = Gauge::default();
-        let mqtt_refused = Gauge::default();
-        let mqtt_received = Gauge::default();
-        registry.register(
-            "mqtt_tap_messages",
-            "Validator messages received over MQTT",
-            mqtt_taps.clone(),
-        );
-        registry.register(
-            "mqtt_position_messages",
-            "Vehicle position messages received over MQTT",
-            mqtt_positions.clone(),
-        );
-        registry.register(
-            "mqtt_malformed",
-            "MQTT payloads that could not be read",
-            mqtt_malformed.clone(),
-        );
-        registry.register(
-            "mqtt_dropped",
-            "MQTT messages dropped by the broker or the ingest (alarm if above 0)",
-            mqtt_dropped.clone(),
-        );
-        registry.register(
-            "mqtt_refused",
-            "MQTT connections, publishes and subscriptions refused by the access rules",
-            mqtt_refused.clone(),
-        );
-        registry.register(
-            "mqtt_received",
-            "MQTT messages received by the ingest",
-            mqtt_received.clone(),
-        );
         Arc::new(Metrics {
-            domain,
-            positions_accepted,
-            positions_refused,
-            feed_poll_failures,
-            mqtt_taps,
-            mqtt_positions,
-            mqtt_malformed,
-            mqtt_dropped,
-            mqtt_refused,
-            mqtt_received,
-            registry,
-            requests,
+            requests: registered(r, "http_requests", "HTTP requests answered"),
             durations,
-            network_stop_times,
-            network_id,
-            network_reload_failures,
+            network_stop_times: registered(
+                r,
+                "network_stop_times",
+                "Stop times in the served transit network",
+            ),
+            network_id: registered(r, "network_id", "Store id of the served transit network"),
+            network_reload_failures: registered(
+                r,
+                "network_reload_failures",
+                "Failed attempts to load the active network from the store",
+            ),
+            positions_accepted: registered(
+                r,
+                "positions_accepted",
+                "Vehicle positions taken in by the real-time engine",
+            ),
+            positions_refused: registered(
+                r,
+                "positions_rejected",
+                "Vehicle positions refused, by reason",
+            ),
+            feed_poll_failures: registered(
+                r,
+                "feed_poll_failures",
+                "Failed polls of GTFS-realtime feeds of other systems",
+            ),
+            domain: DomainMetrics::register(r),
+            mqtt_taps: registered(
+                r,
+                "mqtt_tap_messages",
+                "Validator messages received over MQTT",
+            ),
+            mqtt_positions: registered(
+                r,
+                "mqtt_position_messages",
+                "Vehicle position messages received over MQTT",
+            ),
+            mqtt_malformed: registered(r, "mqtt_malformed", "MQTT payloads that could not be read"),
+            mqtt_dropped: registered(
+                r,
+                "mqtt_dropped",
+                "MQTT messages dropped by the broker or the ingest (alarm if above 0)",
+            ),
+            mqtt_refused: registered(
+                r,
+                "mqtt_refused",
+                "MQTT connections, publishes and subscriptions refused by the access rules",
+            ),
+            mqtt_received: registered(r, "mqtt_received", "MQTT messages received by the ingest"),
+            registry,
         })
     }
 

@@ -3389,38 +3389,30 @@
 
   // ----- the legend's live section
 
+  // One live layer's row: its switch, swatch, name and a count or hint.
+  function layerRow(name, onchange, swatch, label, hint) {
+    return h('li', null,
+      h('label', null,
+        h('input', { type: 'checkbox', id: `toggle-${name}`, onchange: (e) => onchange(e.target.checked) }),
+        swatch,
+        h('span', null, t(label)),
+        h('span', { class: 'count', id: `${name}-hint` }, hint)));
+  }
+
   function liveLegendRows() {
     return [
       h('li', { class: 'legend-live' },
         h('span', { class: 'legend-head' }, h('span', { id: 'live-dot', class: 'live-dot', 'aria-hidden': 'true' }), t('legend.live'))),
-      h('li', null,
-        h('label', null,
-          h('input', { type: 'checkbox', id: 'toggle-vehicles', onchange: (e) => { live.vehiclesOn = e.target.checked; if (!live.vehiclesOn) live.hoverId = null; queueFrame(); } }),
-          h('span', { class: 'swatch vehicle-swatch' }),
-          h('span', null, t('legend.vehicles')),
-          h('span', { class: 'count', id: 'vehicles-hint' }, '–'))),
-      h('li', null,
-        h('label', null,
-          h('input', { type: 'checkbox', id: 'toggle-roads', onchange: (e) => setRoadsLayer(e.target.checked) }),
-          h('span', { class: 'swatch roads-swatch' }),
-          h('span', null, t('legend.speeds')),
-          h('span', { class: 'count', id: 'roads-hint' }, ''))),
+      layerRow('vehicles', (on) => { live.vehiclesOn = on; if (!on) live.hoverId = null; queueFrame(); },
+        h('span', { class: 'swatch vehicle-swatch' }), 'legend.vehicles', '–'),
+      layerRow('roads', setRoadsLayer, h('span', { class: 'swatch roads-swatch' }), 'legend.speeds', ''),
       h('li', { id: 'roads-key', class: 'roads-key', hidden: !roads.on },
         CONGESTION_ORDER.map((level) => h('span', { class: 'key' },
           h('span', { class: 'key-line', style: { background: CONGESTION[level] } }),
           t(`cong.${level}`)))),
-      h('li', null,
-        h('label', null,
-          h('input', { type: 'checkbox', id: 'toggle-incidents', onchange: (e) => { incidents.on = e.target.checked; requestRedraw(); } }),
-          h('span', { class: 'swatch incident-swatch' }, '!'),
-          h('span', null, t('legend.incidents')),
-          h('span', { class: 'count', id: 'incidents-hint' }, '–'))),
-      h('li', null,
-        h('label', null,
-          h('input', { type: 'checkbox', id: 'toggle-complaints', onchange: (e) => setComplaintsLayer(e.target.checked) }),
-          h('span', { class: 'swatch complaint-swatch' }),
-          h('span', null, t('legend.complaints')),
-          h('span', { class: 'count', id: 'complaints-hint' }, ''))),
+      layerRow('incidents', (on) => { incidents.on = on; requestRedraw(); },
+        h('span', { class: 'swatch incident-swatch' }, '!'), 'legend.incidents', '–'),
+      layerRow('complaints', setComplaintsLayer, h('span', { class: 'swatch complaint-swatch' }), 'legend.complaints', ''),
     ];
   }
 
