@@ -466,16 +466,12 @@ fn check_feed(dir: &Path, summary: &CitySummary) -> BTreeMap<&'static str, Table
 #[test]
 fn small_city_is_a_valid_seoul_like_feed() {
     let opts = CityOptions::default();
-    let t0 = Instant::now();
     let (dir, summary) = generate(&opts);
-    let took = t0.elapsed();
     assert!(
         (5_000..=60_000).contains(&summary.stop_times),
         "small feed has {} stop_times",
         summary.stop_times
     );
-    // Generous for debug builds and busy machines; release takes ~20 ms.
-    assert!(took.as_secs_f64() < 3.0, "small took {took:?}");
     let t = check_feed(dir.path(), &summary);
     let routes = &t["routes.txt"];
     let count = |k: &str| routes.col("route_desc").filter(|d| *d == k).count();
