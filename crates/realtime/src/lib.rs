@@ -32,7 +32,6 @@
 //!
 //! Like `cityos-transit`, this crate knows nothing of HTTP, MQTT or storage.
 
-#![warn(missing_docs)]
 
 pub mod decode;
 pub mod detect;

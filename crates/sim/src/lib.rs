@@ -24,7 +24,6 @@
 //! # Ok::<(), cityos_sim::GenerateError>(())
 //! ```
 
-#![warn(missing_docs)]
 
 mod date;
 mod geo;
