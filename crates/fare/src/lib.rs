@@ -41,7 +41,6 @@
 //! The rules, the TOML format, worked examples and what GTFS Fares v2 can
 //! and cannot carry of them are in `docs/fares.md`.
 
-
 mod distance;
 mod engine;
 mod gtfs;

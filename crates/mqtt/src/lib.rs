@@ -52,7 +52,6 @@
 //! Logs go through `tracing`. rmqtt logs through the `log` crate; those
 //! lines appear only if the binary forwards `log` records to its subscriber.
 
-
 pub mod bench;
 pub mod broker;
 pub mod device;

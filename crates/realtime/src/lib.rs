@@ -32,7 +32,6 @@
 //!
 //! Like `cityos-transit`, this crate knows nothing of HTTP, MQTT or storage.
 
-
 pub mod decode;
 pub mod detect;
 pub mod engine;

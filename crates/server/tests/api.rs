@@ -511,6 +511,43 @@ async fn departures_are_the_stops_trips_in_time_order_within_the_window() {
 }
 
 #[tokio::test]
+async fn the_last_bus_of_each_line_is_marked_on_the_board() {
+    let h = sqlite().await;
+    let served = h.network();
+    let d = served.network.data();
+    // The stop most routes call at, over the whole service day.
+    let stop = (0..d.stops.len() as u32)
+        .max_by_key(|&s| served.network.routes_at(s).len())
+        .unwrap();
+    let stop_id = d.stops.ids.id(stop);
+    let board = h
+        .get(&format!("/api/v1/stops/{stop_id}/departures?date=2026-03-04&time=04:00:00&window_minutes=1440&limit=1000"))
+        .await
+        .json();
+    let items = board["items"].as_array().unwrap();
+    let line = |item: &serde_json::Value| {
+        let trip = d.trips.ids.get(item["trip_id"].as_str().unwrap()).unwrap();
+        (
+            d.trips.route[trip as usize],
+            d.trips.direction[trip as usize],
+            item["service_date"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut last_seen = std::collections::HashMap::new();
+    for (k, item) in items.iter().enumerate() {
+        last_seen.insert(line(item), k);
+    }
+    assert!(last_seen.len() >= 2, "several lines call at the stop");
+    for (k, item) in items.iter().enumerate() {
+        assert_eq!(
+            item["last_of_day"],
+            last_seen[&line(item)] == k,
+            "item {k}: {item}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn listings_search_nearby_and_geojson_agree_with_the_network() {
     let h = sqlite().await;
     let served = h.network();

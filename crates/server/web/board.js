@@ -26,6 +26,10 @@
       onTime: '정시',
       vehicle: '차량 {id}',
       stopsAway: '{n}번째 전',
+      lastBus: '막차',
+      lastTrain: '막차',
+      lastFerry: '막배',
+      lastTitle: '오늘 이 정류장을 지나는 이 노선의 마지막 차량',
       stepFree: '저상 · 휠체어 탑승 가능',
       tomorrow: '내일',
       stopId: '정류장 번호 {id}',
@@ -59,6 +63,10 @@
       onTime: 'On time',
       vehicle: 'Vehicle {id}',
       stopsAway: '{n} stops away',
+      lastBus: 'Last bus',
+      lastTrain: 'Last train',
+      lastFerry: 'Last ferry',
+      lastTitle: 'The last of this route to call here today',
       stepFree: 'Step-free: takes a wheelchair',
       stopAway: '1 stop away',
       tomorrow: 'tomorrow',
@@ -177,6 +185,11 @@
   }
 
   // Where the bus is, as Seoul's displays say it: how many stops before this one.
+  // 막차: the last bus, train or ferry.
+  function lastKey(kind) {
+    return ['subway', 'rail', 'tram'].includes(kind) ? 'lastTrain' : kind === 'ferry' ? 'lastFerry' : 'lastBus';
+  }
+
   function stopsAway(n) {
     return n === 1 && lang === 'en' ? t('stopAway') : t('stopsAway', { n });
   }
@@ -234,6 +247,7 @@
             h('span', { class: 'headsign' }, it.headsign || ''),
             h('span', { class: 'sub' },
               h('span', { class: rt ? 'tag live' : 'tag' }, rt ? t('live') : t('scheduled')),
+              it.last_of_day ? h('span', { class: 'tag last', title: t('lastTitle') }, t(lastKey(it.route_kind))) : null,
               it.stops_away > 0 ? h('span', { class: 'stops-away' }, stopsAway(it.stops_away)) : null,
               it.wheelchair_accessible ? h('span', { class: 'step-free', title: t('stepFree'), 'aria-label': t('stepFree') }, '♿') : null,
               delay ? h('span', { class: delay.cls }, delay.text) : null,

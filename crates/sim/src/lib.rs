@@ -24,7 +24,6 @@
 //! # Ok::<(), cityos_sim::GenerateError>(())
 //! ```
 
-
 mod date;
 mod geo;
 mod names;

@@ -343,10 +343,7 @@ impl Network {
     pub fn routes_at(&self, stop: u32) -> Vec<u32> {
         let mut routes: Vec<u32> = std::iter::once(stop)
             .chain(self.children(stop).iter().copied())
-            .flat_map(|s| {
-                &self.departures[self.departures_start[s as usize] as usize
-                    ..self.departures_start[s as usize + 1] as usize]
-            })
+            .flat_map(|s| self.stop_times_leaving(s))
             .map(|&i| self.data.trips.route[self.stop_time_trip[i as usize] as usize])
             .collect();
         routes.sort_unstable();
@@ -468,9 +465,16 @@ impl Network {
         out: &mut Vec<Departure>,
     ) {
         let st = &self.data.stop_times;
-        let trips = &self.data.trips;
-        let list = &self.departures[self.departures_start[stop as usize] as usize
-            ..self.departures_start[stop as usize + 1] as usize];
+        let list = self.stop_times_leaving(stop);
+        let departure = |trip: u32, i: u32, time: ServiceSeconds| Departure {
+            trip,
+            stop_time: i,
+            service_date: day,
+            time,
+            at: day_start
+                .saturating_add(SignedDuration::from_secs(i64::from(time)))
+                .unwrap_or(day_start),
+        };
         let begin = list.partition_point(|&i| st.departure[i as usize] < lo);
         for &i in &list[begin..] {
             let time = st.departure[i as usize];
@@ -478,63 +482,87 @@ impl Network {
                 break;
             }
             let trip = self.stop_time_trip[i as usize];
-            if self.frequency_trips.binary_search(&trip).is_ok() || !self.is_departure(trip, i) {
-                continue;
-            }
-            if self
-                .data
-                .services
-                .is_active(trips.service[trip as usize], day)
-            {
-                out.push(Departure {
-                    trip,
-                    stop_time: i,
-                    service_date: day,
-                    time,
-                    at: day_start
-                        .saturating_add(SignedDuration::from_secs(i64::from(time)))
-                        .unwrap_or(day_start),
-                });
+            if !self.is_frequency_based(trip) && self.leaves_on(trip, i, day) {
+                out.push(departure(trip, i, time));
             }
         }
         // Frequency-based trips: their stop times are a template shifted to each run's start.
         for &i in list {
             let trip = self.stop_time_trip[i as usize];
-            if self.frequency_trips.binary_search(&trip).is_err() || !self.is_departure(trip, i) {
-                continue;
-            }
-            if !self
-                .data
-                .services
-                .is_active(trips.service[trip as usize], day)
-            {
-                continue;
-            }
-            let first = trips.stop_time_range(trip).start;
-            let offset = st.departure[i as usize].saturating_sub(st.departure[first]);
-            let begin = self.data.frequencies.partition_point(|f| f.trip < trip);
-            for f in self.data.frequencies[begin..]
-                .iter()
-                .take_while(|f| f.trip == trip)
-            {
-                let mut start = f.start;
-                while start < f.end {
-                    let time = start.saturating_add(offset);
-                    if (lo..=hi).contains(&time) {
-                        out.push(Departure {
-                            trip,
-                            stop_time: i,
-                            service_date: day,
-                            time,
-                            at: day_start
-                                .saturating_add(SignedDuration::from_secs(i64::from(time)))
-                                .unwrap_or(day_start),
-                        });
-                    }
-                    start = start.saturating_add(f.headway);
-                }
+            if self.is_frequency_based(trip) && self.leaves_on(trip, i, day) {
+                out.extend(
+                    self.frequency_runs(trip, i)
+                        .filter(|time| (lo..=hi).contains(time))
+                        .map(|time| departure(trip, i, time)),
+                );
             }
         }
+    }
+
+    fn is_frequency_based(&self, trip: u32) -> bool {
+        self.frequency_trips.binary_search(&trip).is_ok()
+    }
+
+    /// Whether riders board trip `trip` at its stop time `i` on service day `day`.
+    fn leaves_on(&self, trip: u32, i: u32, day: Date) -> bool {
+        self.is_departure(trip, i)
+            && self
+                .data
+                .services
+                .is_active(self.data.trips.service[trip as usize], day)
+    }
+
+    /// The stop times leaving `stop` itself, sorted by departure time.
+    fn stop_times_leaving(&self, stop: u32) -> &[u32] {
+        &self.departures[self.departures_start[stop as usize] as usize
+            ..self.departures_start[stop as usize + 1] as usize]
+    }
+
+    /// When each run of frequency-based trip `trip` leaves its stop time
+    /// `i`: the template's time there, shifted to each run's start.
+    fn frequency_runs(&self, trip: u32, i: u32) -> impl Iterator<Item = ServiceSeconds> + '_ {
+        let st = &self.data.stop_times;
+        let first = self.data.trips.stop_time_range(trip).start;
+        let offset = st.departure[i as usize].saturating_sub(st.departure[first]);
+        let begin = self.data.frequencies.partition_point(|f| f.trip < trip);
+        self.data.frequencies[begin..]
+            .iter()
+            .take_while(move |f| f.trip == trip)
+            .flat_map(move |f| {
+                std::iter::successors(Some(f.start), move |&t| Some(t.saturating_add(f.headway)))
+                    .take_while(move |&t| t < f.end)
+                    .map(move |t| t.saturating_add(offset))
+            })
+    }
+
+    /// Whether `dep`, a departure from `stop` (or one of its platforms), is
+    /// the last of its route in its direction there on its service day:
+    /// Seoul's 막차, which riders at night need to know.
+    pub fn is_last_departure(&self, stop: u32, dep: &Departure) -> bool {
+        let trips = &self.data.trips;
+        let line = |trip: u32| (trips.route[trip as usize], trips.direction[trip as usize]);
+        let same_line_today = |trip: u32, i: u32| {
+            line(trip) == line(dep.trip) && self.leaves_on(trip, i, dep.service_date)
+        };
+        let st = &self.data.stop_times;
+        let later = std::iter::once(stop)
+            .chain(self.children(stop).iter().copied())
+            .any(|s| {
+                let list = self.stop_times_leaving(s);
+                let begin = list.partition_point(|&i| st.departure[i as usize] <= dep.time);
+                let timetabled = list[begin..].iter().any(|&i| {
+                    let trip = self.stop_time_trip[i as usize];
+                    !self.is_frequency_based(trip) && same_line_today(trip, i)
+                });
+                timetabled
+                    || list.iter().any(|&i| {
+                        let trip = self.stop_time_trip[i as usize];
+                        self.is_frequency_based(trip)
+                            && same_line_today(trip, i)
+                            && self.frequency_runs(trip, i).any(|t| t > dep.time)
+                    })
+            });
+        !later
     }
 
     /// Whether riders can board trip `trip` at stop time `i`.

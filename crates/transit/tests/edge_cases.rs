@@ -73,6 +73,13 @@ fn bom_crlf_quotes_times_past_midnight_and_interpolation() {
             ("T2", "2026-03-03T20:00:00Z".to_owned())
         ]
     );
+    // Tuesday's 23:50 is that day's last N13 (막차) from the station; the
+    // 05:00 on Wednesday's service day is not Wednesday's last.
+    let last: Vec<bool> = deps
+        .iter()
+        .map(|x| network.is_last_departure(station, x))
+        .collect();
+    assert_eq!(last, vec![true, false]);
 }
 
 #[test]
@@ -184,6 +191,14 @@ fn frequency_based_trips_expand_into_runs() {
     );
     let times: Vec<u32> = deps.iter().map(|d| d.time / 60).collect();
     assert_eq!(times, vec![300, 420, 430, 440, 450, 460, 470]);
+    // The day's last departure is the frequency's last run, not its template
+    // nor the timetabled trip.
+    let last: Vec<u32> = deps
+        .iter()
+        .filter(|x| network.is_last_departure(stop, x))
+        .map(|d| d.time / 60)
+        .collect();
+    assert_eq!(last, vec![470]);
 }
 
 #[test]

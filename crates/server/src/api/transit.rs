@@ -651,6 +651,9 @@ pub struct DepartureDto {
     wheelchair_accessible: Option<bool>,
     /// The vehicle serving the trip, when it reports.
     vehicle_id: Option<String>,
+    /// Whether no later trip of its route, in its direction, leaves this
+    /// stop on its service day (Seoul's 막차, the last bus).
+    last_of_day: bool,
 }
 
 /// The departure board of a stop.
@@ -704,7 +707,7 @@ pub fn departure_board(
         jiff::SignedDuration::ZERO
     };
     let earliest = from.checked_sub(lookback).unwrap_or(from);
-    let mut items: Vec<(Timestamp, DepartureDto)> = network
+    let mut items: Vec<(Timestamp, DepartureDto, cityos_transit::Departure)> = network
         .departures(stop, earliest, until, usize::MAX)
         .into_iter()
         .filter_map(|dep| {
@@ -766,12 +769,18 @@ pub fn departure_board(
                         _ => None,
                     },
                     vehicle_id: run.map(|r| r.vehicle_id.clone()),
+                    // Set below, for the departures the board keeps.
+                    last_of_day: false,
                 },
+                dep,
             ))
         })
         .collect();
     items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.trip_id.cmp(&b.1.trip_id)));
     items.truncate(limit);
+    for (_, item, dep) in &mut items {
+        item.last_of_day = network.is_last_departure(stop, dep);
+    }
     let start = from.to_zoned(tz.clone());
     DepartureBoard {
         stop_id: d.stops.ids.id(stop).to_owned(),
@@ -780,7 +789,7 @@ pub fn departure_board(
         time: start.strftime("%H:%M:%S").to_string(),
         timezone: tz.iana_name().unwrap_or("UTC").to_owned(),
         realtime_at: if realtime { live.at } else { 0 },
-        items: items.into_iter().map(|(_, item)| item).collect(),
+        items: items.into_iter().map(|(_, item, _)| item).collect(),
     }
 }
 
