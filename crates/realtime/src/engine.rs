@@ -422,14 +422,20 @@ impl<N: Deref<Target = Network>> Engine<N> {
         let projection = match existing {
             Some(_) => on_run,
             None => {
+                // Never at the trip's end while another place fits: a loop's
+                // end is also its start, where a bus running late begins the
+                // trip when its timetable says it should be finishing it.
+                let end = pat.stop_dist[pat.stop_dist.len() - 1] - self.config.detect.stop_radius_m;
                 let expected = self.scheduled_distance(trip, pattern, origin, t);
                 line.candidates(x, y, 16)
                     .into_iter()
                     .filter(|c| c.offset <= off_route)
                     .min_by(|a, b| {
-                        (a.along - expected)
-                            .abs()
-                            .total_cmp(&(b.along - expected).abs())
+                        (a.along >= end).cmp(&(b.along >= end)).then_with(|| {
+                            (a.along - expected)
+                                .abs()
+                                .total_cmp(&(b.along - expected).abs())
+                        })
                     })
             }
         };

@@ -228,6 +228,53 @@ fn a_vehicle_back_after_its_run_expired_leaves_other_runs_alone() {
 }
 
 #[test]
+fn a_late_bus_starting_a_loop_trip_is_placed_at_its_start() {
+    let network = small_city();
+    let d = network.data();
+    // A circular route's trip: it ends at the stop it starts from.
+    let trip = (0..d.trips.len() as u32)
+        .find(|&t| {
+            let r = d.trips.stop_time_range(t);
+            d.stop_times.stop[r.start] == d.stop_times.stop[r.end - 1]
+        })
+        .expect("the generated city has a circular route");
+    let range = d.trips.stop_time_range(trip);
+    let terminal = d.stop_times.stop[range.start] as usize;
+    let date = jiff::civil::date(2026, 3, 3);
+    // Standing at the terminal a minute before its timetable has the trip
+    // end there: running as late as the trip is long, it is about to start,
+    // not finishing.
+    let end = network
+        .instant(date, d.stop_times.arrival[range.end - 1])
+        .unwrap()
+        .as_second();
+    let mut engine = Engine::new(&network, Config::default());
+    let mut placed = Vec::new();
+    for k in 0..3 {
+        let t = end - 60 + 20 * k;
+        let p = PositionRecord {
+            vehicle_id: "bus-late".into(),
+            trip_id: d.trips.ids.id(trip).into(),
+            start_date: Some(date),
+            latitude: d.stops.lat[terminal],
+            longitude: d.stops.lon[terminal],
+            timestamp: Some(t),
+            ..PositionRecord::default()
+        };
+        placed.push(engine.ingest(p.view(), t).unwrap().distance_m);
+    }
+    assert!(placed.iter().all(|&m| m < 50.0), "placed at {placed:?} m");
+    // So it is on the map, with the whole trip ahead (it has reached its
+    // first stop, where it stands).
+    let now = end - 20;
+    let run = engine.runs(now).next().expect("the bus is live");
+    assert!(run.next_stop <= 1, "{run:?}");
+    let mut out = Vec::new();
+    engine.predict(run.id, now, &mut out);
+    assert_eq!(out.len(), range.len() - 1);
+}
+
+#[test]
 fn a_bus_standing_ahead_of_its_timetable_is_predicted_to_hold_for_it() {
     let network = small_city();
     let positions = morning(&network, 30);
