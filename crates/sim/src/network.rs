@@ -989,7 +989,8 @@ fn bus_headways(kind: Kind, rng: &mut Rng) -> Headways {
             rng.range_f64(14.0, 16.0),
         ),
         Kind::Night => {
-            let h = rng.range_f64(20.0, 30.0);
+            // Seoul's busiest N routes: a bus every quarter hour or so.
+            let h = rng.range_f64(12.0, 18.0);
             (h, h, h)
         }
         _ => (

@@ -234,7 +234,7 @@ pub(crate) struct Trip {
 
 /// Calls `f` with each departure of `pattern` on `service`.
 ///
-/// `mult` scales every headway. The draws depend only on the seed, route,
+/// `mult` scales every headway (the night buses' only down). The draws depend only on the seed, route,
 /// direction and period, so counting and planning see the same departures.
 fn for_each_departure(
     seed: u64,
@@ -269,11 +269,20 @@ fn for_each_departure(
             23 * H + 45 * MIN + jitter(&mut rng, 10),
             90,
         ),
+        // Day buses start at four, as Seoul's first buses do, when the
+        // last night buses are finishing: a bus runs at every hour.
         _ => (
-            5 * H + 30 * MIN + jitter(&mut rng, 10),
+            4 * H + jitter(&mut rng, 20),
             23 * H + 30 * MIN + jitter(&mut rng, 15),
             2 * MIN,
         ),
+    };
+    // A thinner timetable (the small demo city) does not thin the night
+    // service: at three in the morning the city still has its N buses.
+    let mult = if route.kind == Kind::Night {
+        mult.min(1.0)
+    } else {
+        mult
     };
     let mut t = first;
     let mut prev = (first, 0);

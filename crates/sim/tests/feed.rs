@@ -353,8 +353,14 @@ fn check_feed(dir: &Path, summary: &CitySummary) -> BTreeMap<&'static str, Table
     }
     assert_eq!(done.len(), trips.rows.len(), "every trip has stop_times");
 
-    // Service hours: day routes from ~05:30 to past midnight, night
-    // buses from 23:30 to before 06:00 the next morning.
+    // Service hours: the subway from ~05:30 and day buses from ~04:00 to
+    // past midnight, night buses from 23:30 until the day buses start.
+    let first_day_bus = kind
+        .iter()
+        .filter(|(_, k)| !matches!(k.as_str(), "night" | "subway"))
+        .map(|(route, _)| min_time[route])
+        .min()
+        .expect("day buses");
     for (route, k) in &kind {
         let (lo, hi) = (min_time[route], max_time[route]);
         if k == "night" {
@@ -362,9 +368,18 @@ fn check_feed(dir: &Path, summary: &CitySummary) -> BTreeMap<&'static str, Table
                 lo >= secs("23:30:00") && hi >= secs("24:00:00") && hi <= secs("30:00:00"),
                 "night route {route} runs {lo}..{hi}"
             );
-        } else {
             assert!(
-                lo >= secs("05:30:00") && lo <= secs("06:00:00"),
+                hi >= first_day_bus + 24 * 3600,
+                "night route {route} stops at {hi}, before the first day bus at {first_day_bus}"
+            );
+        } else {
+            let (earliest, latest) = if k == "subway" {
+                ("05:30:00", "06:00:00")
+            } else {
+                ("04:00:00", "04:30:00")
+            };
+            assert!(
+                lo >= secs(earliest) && lo <= secs(latest),
                 "{route} starts {lo}"
             );
             assert!(
