@@ -238,7 +238,7 @@ async fn card_for(
 /// Seconds between two positions of one simulated vehicle.
 const REPORT_EVERY_S: i64 = 10;
 
-/// Runs the simulated fleet of today (and of each following day) forever:
+/// Runs the simulated fleet of today (with yesterday's night buses, and then of each following day) forever:
 /// every vehicle on a trip publishes its position every
 /// [`REPORT_EVERY_S`] seconds to the broker at `broker`, as a GTFS-realtime
 /// `FeedMessage`, logged in with its own API key exactly as a real bus's
@@ -252,33 +252,40 @@ pub async fn run_vehicles(
     use cityos_sim::vehicles::{Fleet, FleetOptions};
     use prost::Message as _;
 
-    let mut online: HashMap<u32, (DeviceClient, i64)> = HashMap::new();
+    let mut online: HashMap<String, (DeviceClient, i64)> = HashMap::new();
     let mut fixes = Vec::new();
     let tz = network.timezone().clone();
     loop {
         let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
-        let fleet = {
+        // Yesterday's service day too: its night buses run past midnight
+        // (GTFS times after 24:00), until today's first buses start.
+        let mut fleets = Vec::new();
+        for date in [today.yesterday().unwrap_or(today), today] {
             let network = network.clone();
             let options = FleetOptions {
                 seed,
-                ..FleetOptions::new(today)
+                ..FleetOptions::new(date)
             };
             match tokio::task::spawn_blocking(move || Fleet::plan(&network, &options)).await {
-                Ok(fleet) => fleet,
+                Ok(fleet) => fleets.push((date, fleet)),
                 Err(e) => {
                     tracing::warn!("vehicle simulation failed: {e}");
                     return;
                 }
             }
-        };
+        }
+        let (_, fleet) = &fleets[fleets.len() - 1];
         tracing::info!(vehicles = fleet.vehicle_count(), trips = fleet.trip_count(), %today, "simulated fleet planned");
-        // Keys for every vehicle of the day, made once and kept.
+        // Keys for every vehicle of the two days, made once and kept.
         let mut day_keys = HashMap::new();
         {
             let mut keys = keys.lock().await;
-            for v in 0..fleet.vehicle_count() as u32 {
-                if let Some(key) = keys.key(DeviceRole::Vehicle, fleet.vehicle_id(v)).await {
-                    day_keys.insert(v, key);
+            for (_, fleet) in &fleets {
+                for v in 0..fleet.vehicle_count() as u32 {
+                    let id = fleet.vehicle_id(v);
+                    if let Some(key) = keys.key(DeviceRole::Vehicle, id).await {
+                        day_keys.insert(id.to_owned(), key);
+                    }
                 }
             }
         }
@@ -287,56 +294,62 @@ pub async fn run_vehicles(
         while jiff::Timestamp::now().to_zoned(tz.clone()).date() == today {
             tick.tick().await;
             let now = jiff::Timestamp::now().as_second();
-            fleet.fixes_at(now, &mut fixes);
-            for fix in &fixes {
-                // Each vehicle reports at its own second, as real fleets spread out.
-                if (now + i64::from(fix.vehicle)) % REPORT_EVERY_S != 0 {
-                    continue;
-                }
-                let id = fleet.vehicle_id(fix.vehicle);
-                if let std::collections::hash_map::Entry::Vacant(slot) = online.entry(fix.vehicle) {
-                    let Some(key) = day_keys.get(&fix.vehicle) else {
+            for (date, fleet) in &fleets {
+                fleet.fixes_at(now, &mut fixes);
+                for fix in &fixes {
+                    // Each vehicle reports at its own second, as real fleets spread out.
+                    if (now + i64::from(fix.vehicle)) % REPORT_EVERY_S != 0 {
+                        continue;
+                    }
+                    let id = fleet.vehicle_id(fix.vehicle);
+                    let Some(key) = day_keys.get(id) else {
                         continue;
                     };
-                    let host = broker.ip().to_string();
-                    match DeviceClient::connect(&host, broker.port(), DeviceRole::Vehicle, id, key)
-                        .await
-                    {
-                        Ok(client) => {
-                            slot.insert((client, now));
+                    let client = match online.entry(id.to_owned()) {
+                        std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let host = broker.ip().to_string();
+                            match DeviceClient::connect(
+                                &host,
+                                broker.port(),
+                                DeviceRole::Vehicle,
+                                id,
+                                key,
+                            )
+                            .await
+                            {
+                                Ok(client) => slot.insert((client, now)),
+                                Err(e) => {
+                                    tracing::debug!(vehicle = id, "cannot connect: {e}");
+                                    continue;
+                                }
+                            }
                         }
-                        Err(e) => {
-                            tracing::debug!(vehicle = id, "cannot connect: {e}");
-                            continue;
-                        }
+                    };
+                    client.1 = now;
+                    let position = cityos_realtime::PositionRecord {
+                        vehicle_id: id.to_owned(),
+                        trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
+                        start_date: Some(*date),
+                        latitude: fix.lat,
+                        longitude: fix.lon,
+                        bearing: Some(fix.bearing),
+                        speed: Some(fix.speed),
+                        timestamp: Some(fix.time),
+                        ..Default::default()
+                    };
+                    let payload = cityos_realtime::decode::positions_to_feed(&[position], now)
+                        .encode_to_vec();
+                    if let Err(e) = client.0.publish(payload).await {
+                        tracing::debug!(vehicle = id, "cannot publish: {e}");
                     }
-                }
-                let Some((client, seen)) = online.get_mut(&fix.vehicle) else {
-                    continue;
-                };
-                *seen = now;
-                let position = cityos_realtime::PositionRecord {
-                    vehicle_id: id.to_owned(),
-                    trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
-                    start_date: Some(today),
-                    latitude: fix.lat,
-                    longitude: fix.lon,
-                    bearing: Some(fix.bearing),
-                    speed: Some(fix.speed),
-                    timestamp: Some(fix.time),
-                    ..Default::default()
-                };
-                let payload =
-                    cityos_realtime::decode::positions_to_feed(&[position], now).encode_to_vec();
-                if let Err(e) = client.publish(payload).await {
-                    tracing::debug!(vehicle = id, "cannot publish: {e}");
                 }
             }
             // Vehicles off duty for ten minutes hang up.
-            let idle: Vec<u32> = online
+            let idle: Vec<String> = online
                 .iter()
                 .filter(|(_, (_, seen))| now - seen > 600)
-                .map(|(v, _)| *v)
+                .map(|(v, _)| v.clone())
                 .collect();
             for v in idle {
                 if let Some((client, _)) = online.remove(&v) {
