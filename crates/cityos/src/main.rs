@@ -141,9 +141,13 @@ fn parse_role(text: &str) -> Result<Role, String> {
 /// How to generate a city.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CityArgs {
-    /// Random seed: the same seed gives the same city.
+    /// Random seed: the same seed (and start date) gives the same city.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// First service date, YYYY-MM-DD; the timetable covers a year from it
+    /// [default: yesterday in Seoul, so that it covers today and last night's buses].
+    #[arg(long)]
+    start_date: Option<jiff::civil::Date>,
     /// small, medium or large (Seoul-like).
     #[arg(long, default_value = "small")]
     size: CitySize,
@@ -154,11 +158,14 @@ pub struct CityArgs {
 
 impl CityArgs {
     fn options(&self) -> CityOptions {
+        let live = CityOptions::starting_yesterday();
         CityOptions {
             seed: self.seed,
             size: self.size,
             stop_times_target: self.stop_times,
-            ..CityOptions::default()
+            start_date: self.start_date.map_or(live.start_date, |d| {
+                (i32::from(d.year()), d.month() as u8, d.day() as u8)
+            }),
         }
     }
 }

@@ -124,3 +124,40 @@ fn every_generated_city_size_imports_without_errors_or_warnings() {
         assert!(data.routes.len() > 10);
     }
 }
+
+#[test]
+fn a_generated_city_runs_from_yesterday_or_from_the_date_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let calendar = |args: &[&str]| {
+        let feed = dir.path().join("city");
+        let (ok, _, err) = run(cityos(dir.path())
+            .arg("generate-city")
+            .args(args)
+            .arg("--out")
+            .arg(&feed));
+        assert!(ok, "{err}");
+        let text = std::fs::read_to_string(feed.join("calendar.txt")).unwrap();
+        let row: Vec<String> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        (row[8].clone(), row[9].clone())
+    };
+    // By default its year of service covers today (and last night, in Seoul).
+    let today = jiff::Timestamp::now().in_tz("Asia/Seoul").unwrap().date();
+    let (start, end) = calendar(&[]);
+    assert_eq!(
+        start,
+        today.yesterday().unwrap().strftime("%Y%m%d").to_string()
+    );
+    assert!(end > today.strftime("%Y%m%d").to_string(), "{end}");
+    // A date given pins it, so the same seed and date give the same city.
+    assert_eq!(calendar(&["--start-date", "2027-03-01"]).0, "20270301");
+    let (ok, _, err) =
+        run(cityos(dir.path()).args(["generate-city", "--start-date", "2027-02-30"]));
+    assert!(!ok);
+    assert!(err.contains("--start-date"), "{err}");
+}

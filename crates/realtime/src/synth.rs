@@ -14,7 +14,8 @@ use crate::decode::PositionRecord;
 /// What to synthesise.
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
-    /// The service date whose trips run.
+    /// The service date whose trips run (with the night trips of the day
+    /// before, past its midnight).
     pub date: Date,
     /// Only positions in this window, POSIX seconds.
     pub window: Range<i64>,
@@ -26,15 +27,35 @@ pub struct SynthOptions {
     pub seed: u64,
 }
 
-/// Drives every trip of `network` running on `options.date` and returns
-/// the positions inside the window, in time order, each with its trip and
-/// vehicle id.
+/// Drives every trip of `network` running on `options.date`, and the
+/// trips of the day before that run past its midnight (night buses), and
+/// returns the positions inside the window, in time order, each with its
+/// trip, service date and vehicle id.
 pub fn drive(network: &Network, options: &SynthOptions) -> Vec<PositionRecord> {
+    let mut positions = drive_day(network, options, options.date);
+    let latest = network.data().stop_times.arrival.iter().max().copied();
+    let day_before = options.date.yesterday().ok();
+    let reaches_window = |day, time| {
+        network
+            .instant(day, time)
+            .is_some_and(|end| end.as_second() >= options.window.start)
+    };
+    if let (Some(day), Some(time)) = (day_before, latest)
+        && reaches_window(day, time)
+    {
+        positions.extend(drive_day(network, options, day));
+        positions.sort_by_key(|p| p.timestamp);
+    }
+    positions
+}
+
+/// The positions inside the window of the trips of service day `date`.
+fn drive_day(network: &Network, options: &SynthOptions, date: Date) -> Vec<PositionRecord> {
     let fleet = Fleet::plan(
         network,
         &FleetOptions {
             seed: options.seed,
-            ..FleetOptions::new(options.date)
+            ..FleetOptions::new(date)
         },
     );
     let trips = &network.data().trips;
@@ -49,7 +70,7 @@ pub fn drive(network: &Network, options: &SynthOptions) -> Vec<PositionRecord> {
         .map(|fix| PositionRecord {
             vehicle_id: fleet.vehicle_id(fix.vehicle).to_owned(),
             trip_id: trips.ids.id(fix.trip).to_owned(),
-            start_date: Some(options.date),
+            start_date: Some(date),
             latitude: fix.lat,
             longitude: fix.lon,
             bearing: Some(fix.bearing),

@@ -120,6 +120,25 @@ impl Default for CityOptions {
     }
 }
 
+/// The generated cities' time zone: Seoul's.
+pub const TIMEZONE: &str = "Asia/Seoul";
+
+impl CityOptions {
+    /// The default city with its calendar starting yesterday in its time
+    /// zone, for a city run live on the clock (the demo): its year of
+    /// service covers today, and last night's buses still run after midnight.
+    pub fn starting_yesterday() -> CityOptions {
+        let today = jiff::Timestamp::now()
+            .in_tz(TIMEZONE)
+            .map_or_else(|_| jiff::Zoned::now().date(), |now| now.date());
+        let day = today.yesterday().unwrap_or(today);
+        CityOptions {
+            start_date: (i32::from(day.year()), day.month() as u8, day.day() as u8),
+            ..CityOptions::default()
+        }
+    }
+}
+
 /// What [`generate_city`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CitySummary {

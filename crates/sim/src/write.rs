@@ -175,7 +175,10 @@ fn write_agency(dir: &Path) -> Result<(), GenerateError> {
             "https://example.org/seoul-metro",
         ),
     ] {
-        for (i, v) in [id, name, url, "Asia/Seoul", "ko"].into_iter().enumerate() {
+        for (i, v) in [id, name, url, crate::TIMEZONE, "ko"]
+            .into_iter()
+            .enumerate()
+        {
             if i > 0 {
                 s.buf.push(b',');
             }

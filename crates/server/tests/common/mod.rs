@@ -8,7 +8,8 @@ use cityos_store::{Store, testing};
 pub async fn city(dir: &std::path::Path) -> (AppState, std::sync::Arc<cityos_transit::Network>) {
     let feed = dir.join("city");
     if !feed.exists() {
-        cityos_sim::generate_city(&cityos_sim::CityOptions::default(), &feed).unwrap();
+        // Tests here run on the clock: the timetable covers today.
+        cityos_sim::generate_city(&cityos_sim::CityOptions::starting_yesterday(), &feed).unwrap();
     }
     let store = Store::open(&testing::sqlite_path(
         &dir.join(format!("db-{}", rand_suffix())),
