@@ -68,7 +68,8 @@ impl DeviceKeys {
 /// Riders simulated per day.
 pub const RIDERS: usize = 3000;
 
-/// Runs the riders of today (and of each following day) forever. Cards are
+/// Runs the riders of today (with yesterday's riding its night buses past
+/// midnight, and then of each following day) forever. Cards are
 /// issued and topped up at the desk (a ticket office); every tap goes
 /// through the validator of its bus (one per vehicle) or subway gate, over
 /// MQTT to the broker at `broker`, and its answer comes back on the
@@ -82,35 +83,47 @@ pub async fn run_riders(
 ) {
     let mut cards: HashMap<usize, i64> = HashMap::new();
     let mut validators: HashMap<String, DeviceClient> = HashMap::new();
+    let tz = network.timezone().clone();
     loop {
-        let tz = network.timezone().clone();
-        let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
-        let plan = {
+        let now = jiff::Timestamp::now().to_zoned(tz.clone()).datetime();
+        let today = now.date();
+        // Today's riders, and yesterday's still to ride its night buses
+        // after midnight; each tap numbered on its day's validator counter.
+        let mut plan: Vec<(i64, cityos_sim::riders::SimTap)> = Vec::new();
+        for (date, all) in [(today.yesterday().unwrap_or(today), false), (today, true)] {
             let network = network.clone();
-            match tokio::task::spawn_blocking(move || {
-                cityos_sim::riders::plan_day(&network, today, RIDERS, seed)
+            let day = match tokio::task::spawn_blocking(move || {
+                cityos_sim::riders::plan_day(&network, date, RIDERS, seed)
             })
             .await
             {
-                Ok(plan) => plan,
+                Ok(day) => day,
                 Err(e) => {
                     tracing::warn!("rider simulation failed: {e}");
                     return;
                 }
-            }
-        };
+            };
+            let day_code = i64::from(date.year()) * 10_000
+                + i64::from(date.month()) * 100
+                + i64::from(date.day());
+            plan.extend(
+                day.into_iter()
+                    .enumerate()
+                    .filter(|(_, tap)| all || tap.at > now)
+                    .map(|(k, tap)| (day_code * 1_000_000 + k as i64, tap)),
+            );
+        }
+        plan.sort_by_key(|(_, tap)| tap.at);
         tracing::info!(taps = plan.len(), %today, "simulated riders planned");
-        let day_code = i64::from(today.year()) * 10_000
-            + i64::from(today.month()) * 100
-            + i64::from(today.day());
         let mut next = 0;
         while next < plan.len() {
             let now = jiff::Timestamp::now().to_zoned(tz.clone()).datetime();
             if now.date() != today {
                 break;
             }
-            let due = plan[next..].partition_point(|t| t.at <= now);
-            for (k, tap) in plan[next..next + due].iter().enumerate() {
+            let due = plan[next..].partition_point(|(_, t)| t.at <= now);
+            for (counter, tap) in &plan[next..next + due] {
+                let day_code = counter / 1_000_000;
                 let Some(card_id) = card_for(&desk, &mut cards, tap.rider, day_code).await else {
                     continue;
                 };
@@ -147,7 +160,7 @@ pub async fn run_riders(
                 }
                 let body = serde_json::json!({
                     "card_id": card_id,
-                    "counter": day_code * 1_000_000 + (next + k) as i64,
+                    "counter": counter,
                     "direction": if tap.tap_in { "in" } else { "out" },
                     "stop_id": tap.stop_id,
                     "route_id": tap.route_id,
