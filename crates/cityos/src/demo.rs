@@ -406,9 +406,17 @@ pub async fn run_citizens(desk: cityos_civic::Desk, network: Arc<Network>, seed:
         let jitter = |k: usize| (k as f64 - 50.0) * 0.000_006;
         let at = (lat + jitter(next(100)), lon + jitter(next(100)));
         let (body, description) = DEMO_COMPLAINTS[next(DEMO_COMPLAINTS.len())];
+        // A time in a form ("{now}"): the moment of filing, in the city's zone.
+        let now = jiff::Zoned::now()
+            .with_time_zone(network.timezone().clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+            .replace('+', "%2B");
         let form = format!(
-            "{body}&lat={}&long={}&description={description}",
-            at.0, at.1
+            "{}&lat={}&long={}&description={description}",
+            body.replace("{now}", &now),
+            at.0,
+            at.1
         );
         let filing = cityos_civic::form::decode(form.as_bytes())
             .and_then(|raw| cityos_civic::form::validate(&raw, desk.catalog()));
@@ -442,7 +450,8 @@ pub async fn run_citizens(desk: cityos_civic::Desk, network: Arc<Network>, seed:
     }
 }
 
-/// What the demo's citizens complain about: an Open311 form (without place) and a description.
+/// What the demo's citizens complain about: an Open311 form (without place;
+/// `{now}` is the moment of filing) and a description.
 const DEMO_COMPLAINTS: &[(&str, &str)] = &[
     (
         "service_code=pothole&attribute[lane]=car_lane&attribute[size_cm]=40",
@@ -453,7 +462,7 @@ const DEMO_COMPLAINTS: &[(&str, &str)] = &[
         "가로등이+꺼져+있습니다",
     ),
     (
-        "service_code=illegal_parking&attribute[seen_at]=2026-03-02T08:00:00%2B09:00",
+        "service_code=illegal_parking&attribute[seen_at]={now}",
         "버스정류장+앞+불법주차",
     ),
     ("service_code=trash", "Rubbish+bags+left+by+the+bus+stop"),
