@@ -509,18 +509,20 @@ describe('cityos web map', { timeout: 300_000 }, () => {
   });
 
   step("marks each route's last bus of the night (막차) in the stop panel", async () => {
-    // Late in the evening, a stop whose next departures include a route's last.
-    const night = '23:00:00';
+    // Late tomorrow evening (no bus running now can change that board), a
+    // stop whose next departures include a route's last.
+    const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Seoul' }).format(new Date(Date.now() + 86_400_000));
+    const night = `date=${tomorrow}&time=23:00:00`;
     const stops = (await getJson('/api/v1/stops.geojson')).features.map((f) => String(f.properties.stop_id));
     let found = null;
     for (const stopId of stops.slice(0, 60)) {
-      const dep = await getJson(`/api/v1/stops/${encodeURIComponent(stopId)}/departures?limit=8&time=${night}`);
+      const dep = await getJson(`/api/v1/stops/${encodeURIComponent(stopId)}/departures?limit=8&${night}`);
       const last = dep.items.find((i) => i.last_of_day);
       if (last) { found = { stopId, last, items: dep.items }; break; }
     }
     assert.ok(found, 'no stop has a last departure listed at 23:00');
 
-    await openMap(page, `?time=${night}`);
+    await openMap(page, `?${night}`);
     await page.evaluate(() => window.cityosMap.setLang('ko'));
     assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), found.stopId));
     const row = page.locator(`#stop-panel .departure[data-trip-id="${CSS_escape(found.last.trip_id)}"]`);
@@ -536,7 +538,7 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     // The stop's own board says it too.
     const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     watchConsole(board);
-    await board.goto(`${server.base}/board?stop=${encodeURIComponent(found.stopId)}&time=${night}&lang=ko`);
+    await board.goto(`${server.base}/board?stop=${encodeURIComponent(found.stopId)}&${night}&lang=ko`);
     const boardRow = board.locator(`.row[data-trip-id="${CSS_escape(found.last.trip_id)}"]`);
     await boardRow.waitFor({ state: 'visible', timeout: 20_000 });
     assert.equal((await boardRow.locator('.tag.last').textContent()).trim(), '막차');

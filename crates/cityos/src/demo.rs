@@ -106,10 +106,25 @@ pub async fn run_riders(
             let day_code = i64::from(date.year()) * 10_000
                 + i64::from(date.month()) * 100
                 + i64::from(date.day());
+            // Of yesterday's, the taps still to come, and the tap in that
+            // began a ride whose tap out is still to come (a repeat of a
+            // tap already sent is answered as before).
+            let mut keep: Vec<bool> = day.iter().map(|tap| all || tap.at > now).collect();
+            let mut last_tap_of: HashMap<usize, usize> = HashMap::new();
+            for (k, tap) in day.iter().enumerate() {
+                if keep[k]
+                    && !tap.tap_in
+                    && let Some(&prev) = last_tap_of.get(&tap.rider)
+                    && day[prev].tap_in
+                {
+                    keep[prev] = true;
+                }
+                last_tap_of.insert(tap.rider, k);
+            }
             plan.extend(
                 day.into_iter()
                     .enumerate()
-                    .filter(|(_, tap)| all || tap.at > now)
+                    .filter(|&(k, _)| keep[k])
                     .map(|(k, tap)| (day_code * 1_000_000 + k as i64, tap)),
             );
         }

@@ -422,21 +422,31 @@ impl<N: Deref<Target = Network>> Engine<N> {
         let projection = match existing {
             Some(_) => on_run,
             None => {
-                // Never at the trip's end while another place fits: a loop's
-                // end is also its start, where a bus running late begins the
-                // trip when its timetable says it should be finishing it.
-                let end = pat.stop_dist[pat.stop_dist.len() - 1] - self.config.detect.stop_radius_m;
-                let expected = self.scheduled_distance(trip, pattern, origin, t);
-                line.candidates(x, y, 16)
+                // Where the trip both starts and ends (a loop's terminal),
+                // at its start: a bus running late begins the trip there
+                // when its timetable says it should be finishing it.
+                let radius = self.config.detect.stop_radius_m;
+                let (start, end) = (
+                    pat.stop_dist[0] + radius,
+                    pat.stop_dist[pat.stop_dist.len() - 1] - radius,
+                );
+                let candidates: Vec<Projection> = line
+                    .candidates(x, y, 16)
                     .into_iter()
                     .filter(|c| c.offset <= off_route)
-                    .min_by(|a, b| {
-                        (a.along >= end).cmp(&(b.along >= end)).then_with(|| {
-                            (a.along - expected)
-                                .abs()
-                                .total_cmp(&(b.along - expected).abs())
-                        })
-                    })
+                    .collect();
+                let at_terminal = candidates.iter().any(|c| c.along <= start)
+                    && candidates.iter().any(|c| c.along >= end);
+                let expected = if at_terminal {
+                    pat.stop_dist[0]
+                } else {
+                    self.scheduled_distance(trip, pattern, origin, t)
+                };
+                candidates.into_iter().min_by(|a, b| {
+                    (a.along - expected)
+                        .abs()
+                        .total_cmp(&(b.along - expected).abs())
+                })
             }
         };
         let Some(Projection { along, offset, .. }) = projection.filter(|p| p.offset <= off_route)

@@ -62,6 +62,11 @@ pub struct Summary {
     pub service_dates: Option<(String, String)>,
 }
 
+/// A route's departure is its last (막차) only if none of its next service
+/// day follows within this long: ninety minutes, longer than any night
+/// bus's headway, shorter than the night's break in service.
+pub const LAST_DEPARTURE_GAP_S: i64 = 90 * 60;
+
 /// A scheduled departure of a trip from a stop on a given service day.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Departure {
@@ -536,33 +541,46 @@ impl Network {
     }
 
     /// Whether `dep`, a departure from `stop` (or one of its platforms), is
-    /// the last of its route in its direction there on its service day:
-    /// Seoul's 막차, which riders at night need to know.
+    /// the last of its route in its direction there before a break in
+    /// service (Seoul's 막차, which riders at night need to know): none
+    /// follows on its service day, nor within [`LAST_DEPARTURE_GAP_S`] on
+    /// the next (a route running round the clock has no last bus).
     pub fn is_last_departure(&self, stop: u32, dep: &Departure) -> bool {
         let trips = &self.data.trips;
         let line = |trip: u32| (trips.route[trip as usize], trips.direction[trip as usize]);
-        let same_line_today = |trip: u32, i: u32| {
-            line(trip) == line(dep.trip) && self.leaves_on(trip, i, dep.service_date)
-        };
+        let mine = line(dep.trip);
         let st = &self.data.stop_times;
-        let later = std::iter::once(stop)
-            .chain(self.children(stop).iter().copied())
-            .any(|s| {
-                let list = self.stop_times_leaving(s);
-                let begin = list.partition_point(|&i| st.departure[i as usize] <= dep.time);
-                let timetabled = list[begin..].iter().any(|&i| {
-                    let trip = self.stop_time_trip[i as usize];
-                    !self.is_frequency_based(trip) && same_line_today(trip, i)
-                });
-                timetabled
-                    || list.iter().any(|&i| {
-                        let trip = self.stop_time_trip[i as usize];
-                        self.is_frequency_based(trip)
-                            && same_line_today(trip, i)
-                            && self.frequency_runs(trip, i).any(|t| t > dep.time)
-                    })
+        let stops = || std::iter::once(stop).chain(self.children(stop).iter().copied());
+        let later_today = stops().any(|s| {
+            let list = self.stop_times_leaving(s);
+            let begin = list.partition_point(|&i| st.departure[i as usize] <= dep.time);
+            let timetabled = list[begin..].iter().any(|&i| {
+                let trip = self.stop_time_trip[i as usize];
+                line(trip) == mine
+                    && !self.is_frequency_based(trip)
+                    && self.leaves_on(trip, i, dep.service_date)
             });
-        !later
+            timetabled
+                || (!self.frequency_trips.is_empty()
+                    && list.iter().any(|&i| {
+                        let trip = self.stop_time_trip[i as usize];
+                        line(trip) == mine
+                            && self.is_frequency_based(trip)
+                            && self.leaves_on(trip, i, dep.service_date)
+                            && self.frequency_runs(trip, i).any(|t| t > dep.time)
+                    }))
+        });
+        if later_today {
+            return false;
+        }
+        let soon = dep
+            .at
+            .saturating_add(SignedDuration::from_secs(LAST_DEPARTURE_GAP_S))
+            .unwrap_or(dep.at);
+        !self
+            .departures(stop, dep.at, soon, usize::MAX)
+            .iter()
+            .any(|d| d.service_date > dep.service_date && line(d.trip) == mine)
     }
 
     /// Whether riders can board trip `trip` at stop time `i`.

@@ -83,6 +83,24 @@ fn bom_crlf_quotes_times_past_midnight_and_interpolation() {
 }
 
 #[test]
+fn a_route_running_round_the_clock_has_no_last_bus_until_its_service_breaks() {
+    // N13 leaves at 23:50 and again at 00:20, on every weekday's timetable.
+    let stop_times = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT1,23:50:00,23:50:00,S2,1\nT1,24:00:00,24:00:00,S3,2\nT2,00:20:00,00:20:00,S2,1\nT2,00:30:00,00:30:00,S3,2\n";
+    let (network, _) = load(&feed(stop_times)).unwrap();
+    let d = network.data();
+    let stop = d.stops.ids.get("S2").unwrap();
+    let last_at = |day, time| {
+        let at = network.instant(day, time).unwrap();
+        let dep = network.departures(stop, at, at, 1)[0];
+        network.is_last_departure(stop, &dep)
+    };
+    // Thursday's 23:50 is followed by Friday's 00:20 half an hour later.
+    assert!(!last_at(date(2026, 3, 5), 23 * 3600 + 50 * 60));
+    // Friday's is the last: no weekday timetable runs on Saturday.
+    assert!(last_at(date(2026, 3, 6), 23 * 3600 + 50 * 60));
+}
+
+#[test]
 fn a_bad_time_is_reported_with_file_line_and_value() {
     let stop_times = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT1,08:00:00,08:00:00,P1,1\nT1,25:6x:00,25:6x:00,S3,2\n";
     let errors = errors(&feed(stop_times));
