@@ -543,6 +543,30 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await boardRow.waitFor({ state: 'visible', timeout: 20_000 });
     assert.equal((await boardRow.locator('.tag.last').textContent()).trim(), '막차');
     await board.close();
+
+    // Later in that night, a stop with nothing in its board's two hours says
+    // when its next vehicle leaves (the day buses from about four).
+    const lateNight = `date=${tomorrow}&time=01:30:00`;
+    let quiet = null;
+    for (const stopId of stops.slice(0, 60)) {
+      const soon = await getJson(`/api/v1/stops/${encodeURIComponent(stopId)}/departures?${lateNight}`);
+      if (soon.items.length) continue;
+      const next = await getJson(`/api/v1/stops/${encodeURIComponent(stopId)}/departures?${lateNight}&window_minutes=1440&limit=1`);
+      if (next.items.length) { quiet = { stopId, next: next.items[0] }; break; }
+    }
+    assert.ok(quiet, 'no stop is quiet at 01:30');
+    const empty = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    watchConsole(empty);
+    await empty.goto(`${server.base}/board?stop=${encodeURIComponent(quiet.stopId)}&${lateNight}&lang=ko`);
+    await empty.waitForFunction((trip) => document.querySelector('#message').dataset.nextTrip === trip, quiet.next.trip_id, { timeout: 20_000 });
+    const clock = quiet.next.departure.slice(11, 16);
+    const text = await empty.textContent('#message');
+    assert.match(text, /곧 도착하는 차량이 없습니다/);
+    assert.ok(text.includes(`다음 차량 ${clock} 출발`) && text.includes(quiet.next.route_short_name), text);
+    await empty.screenshot({ path: path.join(OUT, 'board-night.png') });
+    await empty.click('.lang button[data-lang="en"]');
+    assert.match(await empty.textContent('#message'), new RegExp(`Next: .* at ${clock}`));
+    await empty.close();
   });
 
   step('logged no console errors', () => {

@@ -41,6 +41,7 @@
       unknownTitle: '이 정류장을 찾을 수 없습니다',
       noneTitle: '곧 도착하는 차량이 없습니다',
       none: '운행이 끝났거나 아직 시작하지 않았습니다.',
+      nextLater: '다음 차량 {day}{time} 출발 · {route} {dest} 방면',
       errorTitle: '정보를 불러오지 못했습니다',
     },
     en: {
@@ -79,6 +80,7 @@
       unknownTitle: 'This stop was not found',
       noneTitle: 'No arrivals coming up',
       none: 'Service has ended for the day or has not started yet.',
+      nextLater: 'Next: {route} to {dest} at {day}{time}',
       errorTitle: 'Could not load the board',
     },
   };
@@ -205,8 +207,41 @@
 
   function showMessage(title, body) {
     const el = $('#message');
+    delete el.dataset.nextTrip;
     el.replaceChildren(h('strong', null, title), body ? h('span', null, body) : null);
     el.hidden = false;
+  }
+
+  // A board with nothing in its window (at night) says when the next
+  // vehicle leaves, from a day's look ahead fetched at most once a minute.
+  const later = { fetchedAt: 0, items: null };
+  async function fetchLater() {
+    later.fetchedAt = Date.now();
+    const q = new URLSearchParams(query());
+    q.set('window_minutes', '1440');
+    q.set('limit', '1');
+    try {
+      const res = await fetch(`${base()}?${q}`, { headers: { Accept: 'application/json' } });
+      if (res.ok) later.items = (await res.json()).items || [];
+    } catch (_) { /* the live connection reports trouble */ }
+    render();
+  }
+
+  function showNothingSoon(b) {
+    const next = later.items && later.items[0];
+    if (next) {
+      const tomorrow = b.date && next.departure && next.departure.slice(0, 10) > b.date;
+      showMessage(t('noneTitle'), t('nextLater', {
+        day: tomorrow ? `${t('tomorrow')} ` : '',
+        time: rfcClock(next.expected || next.departure),
+        route: next.route_short_name || next.route_id || '',
+        dest: next.headsign || '',
+      }));
+      $('#message').dataset.nextTrip = next.trip_id || '';
+    } else {
+      showMessage(t('noneTitle'), t('none'));
+    }
+    if (Date.now() - later.fetchedAt > 60_000) fetchLater();
   }
 
   function render() {
@@ -260,7 +295,7 @@
             nextDay ? `${t('tomorrow')} ${clock}` : clock,
             rt && sched && sched !== clock ? h('s', null, sched) : null)));
       }
-      if (!rows.length) showMessage(t('noneTitle'), t('none'));
+      if (!rows.length) showNothingSoon(b);
     }
     $('#rows').replaceChildren(...rows);
     renderAlerts();
