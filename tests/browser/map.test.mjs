@@ -567,6 +567,13 @@ describe('cityos web map', { timeout: 300_000 }, () => {
     await empty.click('.lang button[data-lang="en"]');
     assert.match(await empty.textContent('#message'), new RegExp(`Next: .* at ${clock}`));
     await empty.close();
+    // And so does the map's panel of that stop.
+    await openMap(page, `?${lateNight}`);
+    assert.ok(await page.evaluate((id) => window.cityosMap.openStop(id), quiet.stopId));
+    const note = page.locator(`#departures li.empty[data-next-trip="${CSS_escape(quiet.next.trip_id)}"]`);
+    await note.waitFor({ state: 'visible', timeout: 20_000 });
+    assert.match(await note.textContent(), new RegExp(`Next: .* at ${clock}`));
+    await page.screenshot({ path: path.join(OUT, 'panel-night.png') });
   });
 
   step('logged no console errors', () => {

@@ -52,6 +52,7 @@
       'panel.refresh': '새로고침',
       'panel.loading': '불러오는 중…',
       'panel.none': '곧 출발하는 차편이 없습니다',
+      'panel.nextLater': '다음 차량 {day}{time} 출발 · {route} {dest} 방면',
       'panel.error': '출발 정보를 불러오지 못했습니다: {msg}',
       'panel.asof': '{time} 기준 · {tz}',
       'panel.id': '정류장 번호 {id}',
@@ -242,6 +243,7 @@
       'panel.refresh': 'Refresh',
       'panel.loading': 'Loading…',
       'panel.none': 'No departures coming up',
+      'panel.nextLater': 'Next: {route} to {dest} at {day}{time}',
       'panel.error': 'Could not load departures: {msg}',
       'panel.asof': 'As of {time} · {tz}',
       'panel.id': 'Stop ID {id}',
@@ -1573,6 +1575,21 @@
     requestRedraw();
   }
 
+  // An empty panel (at night) says when the next vehicle leaves: a day's
+  // look ahead, fetched at most once a minute for the stop shown.
+  const later = { stopId: null, fetchedAt: 0, item: null };
+  async function fetchLater(st) {
+    Object.assign(later, { stopId: st.stop_id, fetchedAt: Date.now(), item: null });
+    const q = new URLSearchParams(departureQuery());
+    q.set('window_minutes', '1440');
+    q.set('limit', '1');
+    try {
+      const data = await api(`api/v1/stops/${encodeURIComponent(st.stop_id)}/departures?${q}`);
+      if (later.stopId === st.stop_id) later.item = (data.items || [])[0] || null;
+    } catch (_) { /* the panel's own request reports trouble */ }
+    if (state.selected === st) renderPanel();
+  }
+
   async function loadDepartures() {
     const st = state.selected;
     if (!st) return;
@@ -1699,7 +1716,19 @@
           h('span', { class: mins <= 2 ? 'mins soon' : 'mins', title: rt ? t('dep.live') : t('dep.scheduled') }, rt ? LIVE_ICON() : null, rt ? h('span', { class: 'visually-hidden' }, `${t('dep.live')} `) : null, depAway(mins)),
           h('span', { class: 'time' }, nextDay ? `${t('dep.tomorrow')} ${clock}` : clock))));
     }
-    if (!items.length && state.panel.status === 'ok') rows.push(h('li', { class: 'empty' }, t('panel.none')));
+    if (!items.length && state.panel.status === 'ok') {
+      const next = later.stopId === st.stop_id ? later.item : null;
+      const nextDay = next && data.date && next.departure && next.departure.slice(0, 10) > data.date;
+      rows.push(h('li', { class: 'empty', dataset: { nextTrip: next ? next.trip_id : '' } },
+        t('panel.none'),
+        next ? h('span', { class: 'next-later' }, t('panel.nextLater', {
+          day: nextDay ? `${t('dep.tomorrow')} ` : '',
+          time: rfcClock(next.expected || next.departure),
+          route: next.route_short_name || next.route_id || '',
+          dest: next.headsign || '',
+        })) : null));
+      if (later.stopId !== st.stop_id || Date.now() - later.fetchedAt > 60_000) fetchLater(st);
+    }
     list.replaceChildren(...rows);
   }
 
