@@ -511,9 +511,11 @@ describe('cityos web map', { timeout: 300_000 }, () => {
   step("marks each route's last bus of the night (막차) in the stop panel", async () => {
     // Late tomorrow evening (no bus running now can change that board), a
     // stop whose next departures include a route's last.
-    const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Seoul' }).format(new Date(Date.now() + 86_400_000));
-    const night = `date=${tomorrow}&time=23:00:00`;
     const stops = (await getJson('/api/v1/stops.geojson')).features.map((f) => String(f.properties.stop_id));
+    // Tomorrow by the server's clock, in the city.
+    const today = (await getJson(`/api/v1/stops/${encodeURIComponent(stops[0])}/departures?limit=1`)).date;
+    const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    const night = `date=${tomorrow}&time=23:00:00`;
     let found = null;
     for (const stopId of stops.slice(0, 60)) {
       const dep = await getJson(`/api/v1/stops/${encodeURIComponent(stopId)}/departures?limit=8&${night}`);
