@@ -188,7 +188,13 @@ pub struct Engine<N> {
     departures: Departures,
     events: Vec<StopEvent>,
     counters: Counters,
+    /// Runs retired because their vehicle went quiet with stops still
+    /// ahead, as last seen, with the vehicle's id (see [`Engine::lost`]).
+    lost: Vec<(RunInfo, Box<str>)>,
 }
+
+/// How long a vehicle that went quiet mid-trip is remembered as lost.
+pub const LOST_KEPT_S: i64 = 30 * 60;
 
 /// How far behind the last known distance a new fix may project before it
 /// is taken as GPS noise around a vehicle that has not moved.
@@ -245,6 +251,7 @@ impl<N: Deref<Target = Network>> Engine<N> {
             departures: Departures::default(),
             events: Vec::new(),
             counters: Counters::default(),
+            lost: Vec::new(),
         }
     }
 
@@ -477,6 +484,11 @@ impl<N: Deref<Target = Network>> Engine<N> {
         };
         if let Some(r) = relocated {
             self.retire_run(r);
+        }
+        if !self.lost.is_empty() {
+            // Back in contact.
+            let id = &self.vehicles[v as usize].id;
+            self.lost.retain(|(_, lost)| lost != id);
         }
         let r = match existing {
             Some(r) => r,
@@ -871,8 +883,23 @@ impl<N: Deref<Target = Network>> Engine<N> {
             .map(|(r, _)| r as u32)
             .collect();
         for r in stale {
+            let run = &self.runs[r as usize];
+            if (run.detector.next_stop() as usize) < run.arrivals.len() {
+                let vehicle = self.vehicles[run.vehicle as usize].id.clone();
+                self.lost.push((self.info(r), vehicle));
+            }
             self.retire_run(r);
         }
+        self.lost
+            .retain(|(info, _)| info.last_seen >= now.saturating_sub(LOST_KEPT_S));
+    }
+
+    /// Vehicles that went quiet with stops of their trip still ahead, in the
+    /// last [`LOST_KEPT_S`], as they were last seen: their runs have
+    /// expired, but a control room wants to know a bus lost contact.
+    /// One that reports again leaves the list.
+    pub fn lost(&self) -> impl Iterator<Item = (&RunInfo, &str)> + '_ {
+        self.lost.iter().map(|(info, vehicle)| (info, &**vehicle))
     }
 
     /// Live runs: a vehicle has reported on them within
@@ -887,24 +914,28 @@ impl<N: Deref<Target = Network>> Engine<N> {
                     && run.last_t >= cutoff
                     && (run.detector.next_stop() as usize) < run.arrivals.len()
             })
-            .map(|(r, run)| {
-                let vehicle = &self.vehicles[run.vehicle as usize];
-                RunInfo {
-                    id: RunId(r as u32),
-                    trip: run.trip,
-                    date: run.date,
-                    last_seen: run.last_t,
-                    distance_m: run.d,
-                    next_stop: run.detector.next_stop(),
-                    delay_s: run.last_t as f64 - self.scheduled_time_at(run, run.d),
-                    scheduled_start: self.scheduled_departure(run, 0),
-                    pattern: run.pattern,
-                    position: (vehicle.lat, vehicle.lon),
-                    bearing: vehicle.bearing,
-                    speed: vehicle.speed,
-                    halted_since: run.detector.halted_since(),
-                }
-            })
+            .map(|(r, _)| self.info(r as u32))
+    }
+
+    /// Run `r` as the outside sees it.
+    fn info(&self, r: u32) -> RunInfo {
+        let run = &self.runs[r as usize];
+        let vehicle = &self.vehicles[run.vehicle as usize];
+        RunInfo {
+            id: RunId(r),
+            trip: run.trip,
+            date: run.date,
+            last_seen: run.last_t,
+            distance_m: run.d,
+            next_stop: run.detector.next_stop(),
+            delay_s: run.last_t as f64 - self.scheduled_time_at(run, run.d),
+            scheduled_start: self.scheduled_departure(run, 0),
+            pattern: run.pattern,
+            position: (vehicle.lat, vehicle.lon),
+            bearing: vehicle.bearing,
+            speed: vehicle.speed,
+            halted_since: run.detector.halted_since(),
+        }
     }
 
     /// The id of the vehicle serving run `id` (its trip id if it reports none).

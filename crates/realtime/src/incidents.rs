@@ -20,6 +20,9 @@ use crate::index::TripIndex;
 pub const STALLED_AFTER_S: i64 = 300;
 /// Two vehicles of one pattern closer than this along it are bunched.
 pub const BUNCHED_WITHIN_M: f32 = 150.0;
+/// A vehicle between its first and last stop that has not reported for
+/// this long has lost contact: several missed reports at the usual 10–30 s.
+pub const SILENT_AFTER_S: i64 = 120;
 
 /// Why service is disrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,24 +338,35 @@ fn between_ends(index: &TripIndex, run: &RunInfo) -> bool {
     })
 }
 
+/// Whether the run has more than its last stop ahead: a bus that falls
+/// silent on its last leg has most likely finished its trip and its day
+/// (its last position came before the terminal), not lost contact.
+fn before_last_leg(index: &TripIndex, run: &RunInfo) -> bool {
+    index
+        .stop_distances(run.trip)
+        .is_some_and(|d| (run.next_stop as usize) + 1 < d.len())
+}
+
 /// An incident the system proposes, with the key of the condition it
 /// comes from (one open incident per key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
-    /// `stalled:<vehicle>` or `bunched:<vehicle>:<vehicle>`.
+    /// `stalled:<vehicle>`, `silent:<vehicle>` or `bunched:<vehicle>:<vehicle>`.
     pub key: String,
-    /// What detected it: `stalled` or `bunched`.
+    /// What detected it: `stalled`, `silent` or `bunched`.
     pub source: &'static str,
     /// The proposed incident.
     pub incident: Incident,
 }
 
 /// Looks at the live runs (from [`crate::Engine::runs`], with their
-/// vehicles' ids) for stalled and bunched vehicles as of `now`.
-pub fn detect(
+/// vehicles' ids) for stalled, silent and bunched vehicles as of `now`, and
+/// at the runs lost mid-trip (from [`crate::Engine::lost`]).
+pub fn detect<'a>(
     network: &Network,
     index: &TripIndex,
-    runs: &[(RunInfo, &str)],
+    runs: &'a [(RunInfo, &'a str)],
+    lost: impl IntoIterator<Item = (&'a RunInfo, &'a str)>,
     now: i64,
 ) -> Vec<Detection> {
     let data = network.data();
@@ -405,6 +419,48 @@ pub fn detect(
                 },
             });
         }
+    }
+    // Lost contact: live runs gone quiet, and runs that expired so.
+    let quiet = runs
+        .iter()
+        .map(|(run, vehicle)| (run, *vehicle))
+        .chain(lost)
+        .filter(|(run, _)| {
+            now - run.last_seen >= SILENT_AFTER_S
+                && between_ends(index, run)
+                && before_last_leg(index, run)
+        });
+    for (run, vehicle) in quiet {
+        let minutes = (now - run.last_seen) / 60;
+        let (lat, lon) = run.position;
+        out.push(Detection {
+            key: format!("silent:{vehicle}"),
+            source: "silent",
+            incident: Incident {
+                header: format!(
+                    "{} 버스 {vehicle} 통신 두절: {minutes}분째 위치 보고 없음",
+                    route_name(run)
+                ),
+                header_en: Some(format!(
+                    "Bus {vehicle} of route {} lost contact: no position for {minutes} min",
+                    route_name(run)
+                )),
+                description: None,
+                cause: Cause::TechnicalProblem,
+                effect: Effect::Unknown,
+                severity: Severity::Info,
+                routes: vec![route_of(run)],
+                stops: Vec::new(),
+                area: Some(Area {
+                    lat,
+                    lon,
+                    radius_m: 300.0,
+                }),
+                starts_at: Some(run.last_seen),
+                ends_at: None,
+                vehicle_id: Some(vehicle.to_owned()),
+            },
+        });
     }
     // Bunching: consecutive vehicles of one pattern, both under way, close along it.
     let mut moving: Vec<&(RunInfo, &str)> = runs

@@ -146,12 +146,15 @@ fn stalled_vehicles(network: &Network, breakdown_chance: f64) -> std::collection
         let _ = engine.ingest(record.view(), fix.time);
         if fix.time >= now + 60 {
             now = fix.time;
+            engine.expire(now);
             let runs: Vec<_> = engine
                 .runs(now)
                 .map(|r| (r, engine.vehicle_id(r.id).unwrap_or("").to_owned()))
                 .collect();
             let view: Vec<_> = runs.iter().map(|(r, v)| (*r, v.as_str())).collect();
-            for d in detect(network, engine.index(), &view, now) {
+            for d in detect(network, engine.index(), &view, engine.lost(), now) {
+                // Simulated buses never lose contact, broken down or not.
+                assert_ne!(d.source, "silent", "{d:?}");
                 if d.source == "stalled" {
                     assert!(d.key.starts_with("stalled:"));
                     assert_eq!(d.incident.validate(network), Ok(()));
@@ -170,4 +173,73 @@ fn broken_down_buses_are_proposed_as_stalled_and_others_not() {
     assert!(stalled.len() >= 3, "{stalled:?}");
     // Without breakdowns, dwelling at stops and waiting at terminals is not stalling.
     assert_eq!(stalled_vehicles(&network, 0.0), Default::default());
+}
+
+#[test]
+fn a_bus_that_stops_reporting_mid_trip_is_proposed_as_lost_contact() {
+    let network = small_city();
+    let date = jiff::civil::date(2026, 3, 3);
+    let from = network.instant(date, 9 * 3600).unwrap().as_second();
+    let fleet =
+        cityos_sim::vehicles::Fleet::plan(&network, &cityos_sim::vehicles::FleetOptions::new(date));
+    let record = |fix: &cityos_sim::vehicles::Fix| cityos_realtime::PositionRecord {
+        vehicle_id: fleet.vehicle_id(fix.vehicle).to_owned(),
+        trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
+        start_date: Some(date),
+        latitude: fix.lat,
+        longitude: fix.lon,
+        timestamp: Some(fix.time),
+        ..Default::default()
+    };
+    // A bus on a trip of twenty minutes or more reports for five minutes
+    // of it, then falls silent.
+    let reports = fleet.reports(from..from + 3600, 15, 3.0, 1);
+    let on_trip = |fix: &cityos_sim::vehicles::Fix| -> Vec<&cityos_sim::vehicles::Fix> {
+        reports
+            .iter()
+            .filter(|f| f.vehicle == fix.vehicle && f.trip == fix.trip)
+            .collect()
+    };
+    let mine = reports
+        .iter()
+        .map(on_trip)
+        .find(|fixes| fixes[fixes.len() - 1].time - fixes[0].time >= 1200)
+        .expect("a long trip");
+    let bus = mine[0].vehicle;
+    let mut engine = Engine::new(&network, Config::default());
+    let silent_from = mine[0].time + 300;
+    for fix in mine.iter().filter(|f| f.time < silent_from) {
+        engine.ingest(record(fix).view(), fix.time).unwrap();
+    }
+    let id = fleet.vehicle_id(bus).to_owned();
+    let last = mine.iter().rfind(|f| f.time < silent_from).unwrap().time;
+    let lost_contact = |engine: &Engine<&Network>, now: i64| {
+        let runs: Vec<_> = engine
+            .runs(now)
+            .map(|r| (r, engine.vehicle_id(r.id).unwrap_or("")))
+            .collect();
+        detect(&network, engine.index(), &runs, engine.lost(), now)
+            .into_iter()
+            .filter(|d| d.source == "silent")
+            .map(|d| (d.key, d.incident))
+            .collect::<Vec<_>>()
+    };
+    // A minute's silence is a few missed reports: nothing yet.
+    assert!(lost_contact(&engine, last + 60).is_empty());
+    // Two minutes: proposed, where it was last seen.
+    let proposed = lost_contact(&engine, last + 150);
+    assert_eq!(proposed.len(), 1, "{proposed:?}");
+    let (key, incident) = &proposed[0];
+    assert_eq!(key, &format!("silent:{id}"));
+    assert_eq!(incident.vehicle_id.as_deref(), Some(id.as_str()));
+    assert_eq!(incident.starts_at, Some(last));
+    assert_eq!(incident.validate(&network), Ok(()));
+    // Its run expires (it leaves the map), and the proposal stays.
+    engine.expire(last + 400);
+    assert_eq!(engine.runs(last + 400).count(), 0);
+    assert_eq!(lost_contact(&engine, last + 400).len(), 1);
+    // It reports again: back in contact.
+    let back = mine.iter().find(|f| f.time > last + 400).unwrap();
+    engine.ingest(record(back).view(), back.time).unwrap();
+    assert!(lost_contact(&engine, back.time).is_empty());
 }

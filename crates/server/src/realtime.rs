@@ -677,7 +677,7 @@ impl LiveTransit {
             .iter()
             .map(|i| (*i, engine.vehicle_id(i.id).unwrap_or("")))
             .collect();
-        let detections = incidents::detect(network, engine.index(), &named, now);
+        let detections = incidents::detect(network, engine.index(), &named, engine.lost(), now);
         let snapshot = LiveSnapshot {
             at: now,
             network_id: served.id,

@@ -331,7 +331,7 @@ pub struct IncidentDto {
     id: i64,
     /// `proposed` (detected, awaiting an operator), `active`, `resolved` or `dismissed`.
     status: String,
-    /// `operator`, `stalled` or `bunched`.
+    /// `operator`, `stalled`, `silent` (a vehicle lost contact mid-trip) or `bunched`.
     source: String,
     #[schema(value_type = Object)]
     incident: Incident,
