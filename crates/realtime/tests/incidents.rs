@@ -118,6 +118,24 @@ fn an_alert_names_its_routes_and_every_stop_in_its_area() {
     assert_eq!(alert.active_period[0].end, Some(2_000));
 }
 
+/// What a simulated vehicle's on-board unit reports for `fix`.
+fn record(
+    network: &Network,
+    fleet: &cityos_sim::vehicles::Fleet,
+    fix: &cityos_sim::vehicles::Fix,
+    date: jiff::civil::Date,
+) -> cityos_realtime::PositionRecord {
+    cityos_realtime::PositionRecord {
+        vehicle_id: fleet.vehicle_id(fix.vehicle).to_owned(),
+        trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
+        start_date: Some(date),
+        latitude: fix.lat,
+        longitude: fix.lon,
+        timestamp: Some(fix.time),
+        ..Default::default()
+    }
+}
+
 /// The vehicles proposed as stalled over 90 minutes of a simulated morning.
 fn stalled_vehicles(network: &Network, breakdown_chance: f64) -> std::collections::HashSet<String> {
     let date = jiff::civil::date(2026, 3, 3);
@@ -134,16 +152,7 @@ fn stalled_vehicles(network: &Network, breakdown_chance: f64) -> std::collection
     let mut stalled = std::collections::HashSet::new();
     let mut now = from;
     for fix in &reports {
-        let record = cityos_realtime::PositionRecord {
-            vehicle_id: fleet.vehicle_id(fix.vehicle).to_owned(),
-            trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
-            start_date: Some(date),
-            latitude: fix.lat,
-            longitude: fix.lon,
-            timestamp: Some(fix.time),
-            ..Default::default()
-        };
-        let _ = engine.ingest(record.view(), fix.time);
+        let _ = engine.ingest(record(network, &fleet, fix, date).view(), fix.time);
         if fix.time >= now + 60 {
             now = fix.time;
             engine.expire(now);
@@ -182,15 +191,7 @@ fn a_bus_that_stops_reporting_mid_trip_is_proposed_as_lost_contact() {
     let from = network.instant(date, 9 * 3600).unwrap().as_second();
     let fleet =
         cityos_sim::vehicles::Fleet::plan(&network, &cityos_sim::vehicles::FleetOptions::new(date));
-    let record = |fix: &cityos_sim::vehicles::Fix| cityos_realtime::PositionRecord {
-        vehicle_id: fleet.vehicle_id(fix.vehicle).to_owned(),
-        trip_id: network.data().trips.ids.id(fix.trip).to_owned(),
-        start_date: Some(date),
-        latitude: fix.lat,
-        longitude: fix.lon,
-        timestamp: Some(fix.time),
-        ..Default::default()
-    };
+    let record = |fix: &cityos_sim::vehicles::Fix| record(&network, &fleet, fix, date);
     // A bus on a trip of twenty minutes or more reports for five minutes
     // of it, then falls silent.
     let reports = fleet.reports(from..from + 3600, 15, 3.0, 1);
