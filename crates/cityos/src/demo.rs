@@ -90,7 +90,8 @@ pub async fn run_riders(
         // Today's riders, and yesterday's still to ride its night buses
         // after midnight; each tap numbered on its day's validator counter.
         let mut plan: Vec<(i64, cityos_sim::riders::SimTap)> = Vec::new();
-        for (date, all) in [(today.yesterday().unwrap_or(today), false), (today, true)] {
+        for date in cityos_sim::service_days_running_on(today) {
+            let all = date == today;
             let network = network.clone();
             let day = match tokio::task::spawn_blocking(move || {
                 cityos_sim::riders::plan_day(&network, date, RIDERS, seed)
@@ -288,7 +289,7 @@ pub async fn run_vehicles(
         // Yesterday's service day too: its night buses run past midnight
         // (GTFS times after 24:00), until today's first buses start.
         let mut fleets = Vec::new();
-        for date in [today.yesterday().unwrap_or(today), today] {
+        for date in cityos_sim::service_days_running_on(today) {
             let network = network.clone();
             let options = FleetOptions {
                 seed,
@@ -333,26 +334,28 @@ pub async fn run_vehicles(
                     let Some(key) = day_keys.get(id) else {
                         continue;
                     };
-                    let client = match online.entry(id.to_owned()) {
-                        std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            let host = broker.ip().to_string();
-                            match DeviceClient::connect(
-                                &host,
-                                broker.port(),
-                                DeviceRole::Vehicle,
-                                id,
-                                key,
-                            )
-                            .await
-                            {
-                                Ok(client) => slot.insert((client, now)),
-                                Err(e) => {
-                                    tracing::debug!(vehicle = id, "cannot connect: {e}");
-                                    continue;
-                                }
+                    if !online.contains_key(id) {
+                        let host = broker.ip().to_string();
+                        match DeviceClient::connect(
+                            &host,
+                            broker.port(),
+                            DeviceRole::Vehicle,
+                            id,
+                            key,
+                        )
+                        .await
+                        {
+                            Ok(client) => {
+                                online.insert(id.to_owned(), (client, now));
+                            }
+                            Err(e) => {
+                                tracing::debug!(vehicle = id, "cannot connect: {e}");
+                                continue;
                             }
                         }
+                    }
+                    let Some(client) = online.get_mut(id) else {
+                        continue;
                     };
                     client.1 = now;
                     let position = cityos_realtime::PositionRecord {

@@ -139,6 +139,16 @@ impl CityOptions {
     }
 }
 
+/// The service days whose trips run on calendar day `date`, earliest
+/// first: the day before (its night trips, timed past 24:00, run after
+/// midnight) and the day itself.
+pub fn service_days_running_on(date: jiff::civil::Date) -> impl Iterator<Item = jiff::civil::Date> {
+    date.yesterday()
+        .ok()
+        .into_iter()
+        .chain(std::iter::once(date))
+}
+
 /// What [`generate_city`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CitySummary {
